@@ -1,0 +1,112 @@
+package ring
+
+import (
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// PeekCQE returns the oldest completion without waiting, or syscall.EAGAIN if
+// there is none. When the kernel holds completions back (CQ overflow, pending
+// task work) it enters the kernel once to flush them. The CQE stays valid
+// until CQAdvance or SeenCQE.
+func (r *Ring) PeekCQE() (*CQE, error) {
+	if r.closed {
+		return nil, ErrClosed
+	}
+	if c := r.peek(); c != nil {
+		return c, nil
+	}
+	if r.cqNeedsEnter() {
+		if _, err := r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0); err != nil && err != syscall.EINTR {
+			return nil, err
+		}
+		if c := r.peek(); c != nil {
+			return c, nil
+		}
+	}
+	return nil, syscall.EAGAIN
+}
+
+// WaitCQE returns the oldest completion, waiting for one if the CQ is empty.
+func (r *Ring) WaitCQE() (*CQE, error) {
+	for {
+		if r.closed {
+			return nil, ErrClosed
+		}
+		if c := r.peek(); c != nil {
+			return c, nil
+		}
+		if _, err := r.enter(0, 1, r.enterFlags|enterGetEvents, nil, 0); err != nil && err != syscall.EINTR {
+			return nil, err
+		}
+	}
+}
+
+// WaitCQETimeout is WaitCQE that gives up after d with syscall.ETIME.
+func (r *Ring) WaitCQETimeout(d time.Duration) (*CQE, error) {
+	if c, err := r.PeekCQE(); err != syscall.EAGAIN {
+		return c, err
+	}
+	if _, err := r.SubmitAndWaitTimeout(1, d); err != nil {
+		return nil, err
+	}
+	return r.PeekCQE()
+}
+
+// PeekBatch copies up to len(dst) ready completions into dst and returns how
+// many. It does not consume them: call CQAdvance(n) when done.
+func (r *Ring) PeekBatch(dst []CQE) int {
+	if r.closed {
+		return 0
+	}
+	ready := r.CQReady()
+	if ready == 0 && r.cqNeedsEnter() {
+		r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0)
+		ready = r.CQReady()
+	}
+	n := min(ready, uint32(len(dst)))
+	head := atomic.LoadUint32(r.cq.khead)
+	for i := uint32(0); i < n; i++ {
+		dst[i] = r.cq.cqes[(head+i)&r.cq.mask]
+	}
+	return int(n)
+}
+
+// CQReady returns how many completions are in the CQ.
+func (r *Ring) CQReady() uint32 {
+	if r.closed {
+		return 0
+	}
+	return atomic.LoadUint32(r.cq.ktail) - atomic.LoadUint32(r.cq.khead)
+}
+
+// CQAdvance hands n consumed CQEs back to the kernel.
+func (r *Ring) CQAdvance(n uint32) {
+	if r.closed || n == 0 {
+		return
+	}
+	r.stats.Reaped += uint64(n)
+	atomic.StoreUint32(r.cq.khead, atomic.LoadUint32(r.cq.khead)+n)
+}
+
+// SeenCQE consumes one CQE returned by PeekCQE or WaitCQE.
+func (r *Ring) SeenCQE(*CQE) { r.CQAdvance(1) }
+
+// Overflowed returns the kernel's count of CQEs it had to drop because the CQ
+// was full and it could not hold them back (never, with FeatNoDrop, unless
+// memory ran out).
+func (r *Ring) Overflowed() uint32 {
+	if r.closed {
+		return 0
+	}
+	return atomic.LoadUint32(r.cq.koverflow)
+}
+
+func (r *Ring) peek() *CQE {
+	head := atomic.LoadUint32(r.cq.khead)
+	if head == atomic.LoadUint32(r.cq.ktail) {
+		return nil
+	}
+	return &r.cq.cqes[head&r.cq.mask]
+}
