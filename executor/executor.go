@@ -1,0 +1,155 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/kasync-go/kasync/ring"
+)
+
+// ErrClosed is returned for work started on, or cut short by, a closed Executor.
+var ErrClosed = errors.New("executor: closed")
+
+// Backend names what carries an Executor's I/O.
+type Backend string
+
+const (
+	// BackendIOURing: io_uring rings.
+	BackendIOURing Backend = "io_uring"
+	// BackendGo: Go's own runtime (net, os, time), because io_uring was refused.
+	BackendGo Backend = "go"
+)
+
+// Option configures New.
+type Option func(*config)
+
+type config struct {
+	loops    int
+	entries  uint32
+	strict   bool
+	ringOpts []ring.Option
+	logf     func(format string, args ...any)
+}
+
+// WithLoops sets the number of rings (default GOMAXPROCS).
+func WithLoops(n int) Option { return func(c *config) { c.loops = n } }
+
+// WithEntries sets each ring's SQ size (default 1024; the CQ is 4x that).
+func WithEntries(n uint32) Option { return func(c *config) { c.entries = n } }
+
+// WithRingOptions adds ring setup options (for tests and experiments).
+func WithRingOptions(opts ...ring.Option) Option {
+	return func(c *config) { c.ringOpts = append(c.ringOpts, opts...) }
+}
+
+// Strict makes New fail where io_uring is refused, instead of falling back
+// to Go's runtime.
+func Strict() Option { return func(c *config) { c.strict = true } }
+
+// WithLogf sets where the one fallback warning goes (default log.Printf).
+func WithLogf(f func(format string, args ...any)) Option { return func(c *config) { c.logf = f } }
+
+// Executor runs tasks and drives their I/O on io_uring rings. Close stops
+// everything it runs. All methods are safe for concurrent use.
+type Executor struct {
+	loops   []*loop
+	backend Backend
+	next    atomic.Uint32 // round-robin loop choice
+
+	mu        sync.Mutex
+	tasks     map[*Task]struct{}
+	closing   chan struct{}
+	closed    chan struct{}
+	closeErr  error
+	closeOnce sync.Once
+}
+
+// New starts an executor. Where the kernel refuses io_uring (seccomp,
+// kernel.io_uring_disabled, memlock) it logs one warning and returns an
+// executor whose backend is Go's own runtime, unless Strict is given: then
+// the error wraps ring.ErrUnavailable.
+func New(opts ...Option) (*Executor, error) {
+	c := config{loops: runtime.GOMAXPROCS(0), entries: 1024, logf: log.Printf}
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.loops < 1 {
+		return nil, fmt.Errorf("executor: %d loops: need at least one", c.loops)
+	}
+	e := &Executor{
+		backend: BackendIOURing,
+		tasks:   make(map[*Task]struct{}),
+		closing: make(chan struct{}),
+		closed:  make(chan struct{}),
+	}
+	ringOpts := append([]ring.Option{
+		ring.WithCQSize(4 * c.entries), ring.WithClamp(),
+		ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
+	}, c.ringOpts...)
+	for i := 0; i < c.loops; i++ {
+		l, err := newLoop(i, c.entries, ringOpts, e.closing)
+		if err != nil {
+			e.Close()
+			if errors.Is(err, ring.ErrUnavailable) && !c.strict {
+				c.logf("kasync: %v; falling back to Go's net and os", err)
+				return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}),
+					closing: make(chan struct{}), closed: make(chan struct{})}, nil
+			}
+			return nil, fmt.Errorf("executor: %w", err)
+		}
+		e.loops = append(e.loops, l)
+	}
+	return e, nil
+}
+
+// Backend says whether I/O runs on io_uring or on Go's runtime (fallback).
+func (e *Executor) Backend() Backend { return e.backend }
+
+// loop picks a loop for new work, round-robin; nil in fallback mode.
+func (e *Executor) loop() *loop {
+	if len(e.loops) == 0 {
+		return nil
+	}
+	return e.loops[int(e.next.Add(1))%len(e.loops)]
+}
+
+// Close stops the executor, kasync's AutoStopHandle: new spawns and
+// operations fail with ErrClosed, every task's context is cancelled, every
+// operation in flight is cancelled and its completion reaped, every task is
+// waited for, and the rings are closed. It is idempotent and safe from any
+// goroutine; called from inside a task, it does not wait for that task.
+func (e *Executor) Close() error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		close(e.closing)
+		tasks := make([]*Task, 0, len(e.tasks))
+		for t := range e.tasks {
+			tasks = append(tasks, t)
+		}
+		e.mu.Unlock()
+		for _, t := range tasks {
+			t.cancel(ErrClosed)
+		}
+		for _, l := range e.loops {
+			l.beginClose()
+		}
+		self := currentGoroutine()
+		for _, t := range tasks {
+			if t.goid.Load() != self {
+				<-t.done
+			}
+		}
+		var errs []error
+		for _, l := range e.loops {
+			errs = append(errs, l.finish())
+		}
+		e.closeErr = errors.Join(errs...)
+		close(e.closed)
+	})
+	<-e.closed
+	return e.closeErr
+}

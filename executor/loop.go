@@ -1,0 +1,383 @@
+package executor
+
+import (
+	"errors"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// A loop drives one ring for goroutine-style I/O. Any goroutine may start
+// operations on it; they are batched and submitted by one enter per batch.
+// Completions are reaped by whichever goroutine gets there first: the
+// flusher right after it submits, a goroutine about to park, or the poller,
+// which sleeps in Go's netpoller on the ring's fd for when everyone sleeps.
+// No goroutine ever blocks in io_uring_enter, so none holds an OS thread or
+// a P while it waits.
+type loop struct {
+	id int
+
+	mu     sync.Mutex // guards everything below, and the ring
+	r      *ring.Ring
+	ops    []*op    // by slot
+	free   []uint32 // free slots
+	queued uint32   // SQEs prepared since the last enter
+	live   int      // ops between start and terminal CQE
+	closed bool
+	cqes   [256]ring.CQE
+
+	flushPending bool
+	flushCh      chan struct{}
+	closing      chan struct{} // closed when the executor starts closing
+	drained      chan struct{} // closed by the poller once live == 0 after closing
+	pollFile     *os.File      // dup of the ring fd in Go's netpoller
+	wg           sync.WaitGroup
+
+	stats loopStats
+}
+
+type loopStats struct {
+	started, completed, stale, batches, sqFullWaits, cancels atomic.Uint64
+}
+
+func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) (*loop, error) {
+	r, err := ring.New(entries, opts...)
+	if err != nil {
+		return nil, err
+	}
+	dup, err := unix.FcntlInt(uintptr(r.Fd()), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		r.Close()
+		return nil, os.NewSyscallError("dup ring fd", err)
+	}
+	unix.SetNonblock(dup, true)
+	l := &loop{
+		id:       id,
+		r:        r,
+		flushCh:  make(chan struct{}, 1),
+		closing:  closing,
+		drained:  make(chan struct{}),
+		pollFile: os.NewFile(uintptr(dup), "io_uring"),
+	}
+	l.wg.Add(2)
+	go l.flusher()
+	go l.poller()
+	return l, nil
+}
+
+// start takes a slot, has prep fill in an SQE, and queues it for the next batch.
+func (l *loop) start(prep func(*ring.SQE, *op)) (*op, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.isClosing() {
+		return nil, ErrClosed
+	}
+	sqe, err := l.sqeLocked()
+	if err != nil {
+		return nil, err
+	}
+	o := l.allocLocked()
+	prep(sqe, o)
+	sqe.UserData = o.userData()
+	o.live = true
+	l.live++
+	l.stats.started.Add(1)
+	l.queueLocked()
+	return o, nil
+}
+
+// startLinked is start for an op followed by a LINK_TIMEOUT of d: if the op
+// has not completed after d, the kernel cancels it (its CQE says -ECANCELED).
+func (l *loop) startLinked(prep func(*ring.SQE, *op), ts unix.Timespec) (*op, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.isClosing() {
+		return nil, ErrClosed
+	}
+	if l.r.SQSpace() < 2 {
+		l.submitLocked()
+	}
+	sqe, err := l.sqeLocked()
+	if err != nil {
+		return nil, err
+	}
+	o := l.allocLocked()
+	prep(sqe, o)
+	sqe.UserData = o.userData()
+	sqe.SetFlags(ring.SQEIOLink)
+	o.linkTS = ts
+	tsqe, err := l.sqeLocked()
+	if err != nil { // unreachable: space for two was made above
+		return nil, err
+	}
+	tsqe.PrepLinkTimeout(&o.linkTS, 0)
+	tsqe.UserData = udIgnore
+	o.live = true
+	l.live++
+	l.stats.started.Add(1)
+	l.queued++
+	l.queueLocked()
+	return o, nil
+}
+
+// sqeLocked returns a free SQE, submitting the queued batch first if the SQ
+// is full: a full SQ is back-pressure, never an error for the caller.
+func (l *loop) sqeLocked() (*ring.SQE, error) {
+	for {
+		sqe, err := l.r.GetSQE()
+		if err != ring.ErrSQFull {
+			return sqe, err
+		}
+		l.stats.sqFullWaits.Add(1)
+		if err := l.submitLocked(); err != nil && !errors.Is(err, syscall.EBUSY) && !errors.Is(err, syscall.EAGAIN) {
+			return nil, err
+		}
+		l.reapLocked()
+	}
+}
+
+func (l *loop) allocLocked() *op {
+	var o *op
+	if n := len(l.free); n > 0 {
+		o = l.ops[l.free[n-1]]
+		l.free = l.free[:n-1]
+	} else {
+		o = &op{l: l, slot: uint32(len(l.ops)), done: make(chan struct{}, 1)}
+		l.ops = append(l.ops, o)
+	}
+	o.gen++
+	o.res, o.flags, o.onCQE = 0, 0, nil
+	return o
+}
+
+// release returns o's slot once its terminal CQE has been seen.
+func (l *loop) release(o *op) {
+	l.mu.Lock()
+	o.onCQE = nil
+	o.gen++ // a CQE for the old generation can no longer match
+	l.free = append(l.free, o.slot)
+	l.mu.Unlock()
+}
+
+// queueLocked counts a prepared SQE and makes sure a flush is coming.
+func (l *loop) queueLocked() {
+	l.queued++
+	if !l.flushPending {
+		l.flushPending = true
+		select {
+		case l.flushCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// flusher submits queued SQEs in batches. It yields first, so that every
+// goroutine already runnable queues its SQE before the one enter for all.
+func (l *loop) flusher() {
+	defer l.wg.Done()
+	for {
+		select {
+		case <-l.flushCh:
+		case <-l.drained:
+			return
+		}
+		runtime.Gosched()
+		l.mu.Lock()
+		l.flushPending = false
+		l.submitLocked()
+		l.reapLocked()
+		l.mu.Unlock()
+	}
+}
+
+// submitLocked passes every queued SQE to the kernel in one enter. On EBUSY
+// or EAGAIN the SQEs stay queued, completions are reaped, and it tries again.
+func (l *loop) submitLocked() error {
+	for l.queued > 0 && !l.closed {
+		n, err := l.r.Submit()
+		if err == nil {
+			l.stats.batches.Add(1)
+			l.queued -= min(uint32(n), l.queued)
+			if l.r.SQReady() == 0 {
+				l.queued = 0
+			}
+			return nil
+		}
+		if errors.Is(err, syscall.EBUSY) || errors.Is(err, syscall.EAGAIN) {
+			if l.reapLocked() == 0 {
+				runtime.Gosched()
+			}
+			continue
+		}
+		return err
+	}
+	return nil
+}
+
+// reapReady reaps completions already in the CQ, without waiting for the
+// loop's lock if someone else holds it (they will reap). It leaves queued
+// SQEs to the flusher, so they go out in one batch.
+func (l *loop) reapReady() {
+	if l.mu.TryLock() {
+		l.reapLocked()
+		l.mu.Unlock()
+	}
+}
+
+// reapLocked consumes every CQE in the CQ and returns how many.
+func (l *loop) reapLocked() int {
+	total := 0
+	for !l.closed {
+		n := l.r.PeekBatch(l.cqes[:])
+		if n == 0 {
+			return total
+		}
+		for i := range n {
+			l.completeLocked(&l.cqes[i])
+		}
+		l.r.CQAdvance(uint32(n))
+		total += n
+	}
+	return total
+}
+
+// completeLocked routes one CQE to its op.
+func (l *loop) completeLocked(c *ring.CQE) {
+	if c.UserData == udIgnore {
+		return
+	}
+	slot, gen := uint32(c.UserData)-1, uint32(c.UserData>>32)
+	if int(slot) >= len(l.ops) || l.ops[slot].gen != gen || !l.ops[slot].live {
+		l.stats.stale.Add(1)
+		return
+	}
+	o := l.ops[slot]
+	if o.onCQE != nil {
+		o.onCQE(c.Res, c.Flags)
+	}
+	if c.More() {
+		return
+	}
+	o.res, o.flags, o.live = c.Res, c.Flags, false
+	l.live--
+	l.stats.completed.Add(1)
+	select {
+	case o.done <- struct{}{}:
+	default:
+	}
+	if l.live == 0 && l.isClosing() {
+		l.closeDrainedLocked()
+	}
+}
+
+// cancel asks the kernel to cancel o. The op's own CQE still follows.
+func (l *loop) cancel(o *op) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !o.live || l.closed {
+		return
+	}
+	sqe, err := l.sqeLocked()
+	if err != nil {
+		return
+	}
+	sqe.PrepCancel(o.userData(), 0)
+	sqe.UserData = udIgnore
+	l.stats.cancels.Add(1)
+	l.queueLocked()
+	l.submitLocked()
+}
+
+// cancelFd asks the kernel to cancel every request on fd.
+func (l *loop) cancelFd(fd int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	sqe, err := l.sqeLocked()
+	if err != nil {
+		return
+	}
+	sqe.PrepCancelFd(fd, ring.CancelAll)
+	sqe.UserData = udIgnore
+	l.stats.cancels.Add(1)
+	l.queueLocked()
+	l.submitLocked()
+}
+
+// poller sleeps in Go's netpoller until the ring has completions, reaps them,
+// and sleeps again. It ends when the loop has drained after closing.
+func (l *loop) poller() {
+	defer l.wg.Done()
+	rc, err := l.pollFile.SyscallConn()
+	if err != nil {
+		panic(err) // an *os.File always has a SyscallConn
+	}
+	rc.Read(func(uintptr) bool {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.queued > 0 {
+			l.submitLocked()
+		}
+		l.reapLocked()
+		select {
+		case <-l.drained:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+func (l *loop) isClosing() bool {
+	select {
+	case <-l.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// beginClose cancels everything in flight. Called once the executor's
+// closing channel is closed; ops started afterwards fail with ErrClosed.
+func (l *loop) beginClose() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.live == 0 {
+		l.closeDrainedLocked()
+		return
+	}
+	if sqe, err := l.sqeLocked(); err == nil {
+		sqe.PrepCancelAny()
+		sqe.UserData = udIgnore
+		l.queueLocked()
+		l.submitLocked()
+	}
+	l.reapLocked()
+}
+
+func (l *loop) closeDrainedLocked() {
+	select {
+	case <-l.drained:
+	default:
+		close(l.drained)
+	}
+}
+
+// finish waits for the loop's goroutines and closes the ring. Every op must
+// have reached its terminal CQE (drained).
+func (l *loop) finish() error {
+	<-l.drained
+	l.pollFile.Close() // wakes the poller, which sees drained and returns
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	return l.r.Close()
+}

@@ -1,0 +1,137 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"syscall"
+	"time"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// An op is one request in flight on a loop: the one lifecycle that tasks,
+// timers, net, files and the fast path share.
+//
+//  1. start takes a free slot, lets the caller prepare the SQE, and tags it
+//     with user data = generation<<32 | slot+1. The SQE goes out with the
+//     loop's next batch.
+//  2. Every CQE is matched to its slot by that user data; one whose
+//     generation is stale is counted and dropped, so it never reaches a new
+//     owner of the slot. A multishot op's onCQE sees each CQE; the CQE without
+//     CQEFMore is terminal.
+//  3. The terminal CQE wakes the one goroutine waiting in wait (or, for
+//     callback-driven ops, is seen by onCQE alone).
+//  4. wait can be cut short by cancellation: it submits ASYNC_CANCEL and still
+//     waits for the op's own terminal CQE, so memory the kernel was using is
+//     released only once the kernel is done with it.
+//  5. release returns the slot; its generation moves on.
+type op struct {
+	l    *loop
+	slot uint32
+	gen  uint32
+
+	res   int32
+	flags uint32
+	done  chan struct{} // receives once, at the terminal CQE
+	live  bool          // between start and the terminal CQE
+
+	// onCQE, if set, is called for every CQE of the op (multishot), with
+	// the loop locked. It must not block.
+	onCQE func(res int32, flags uint32)
+
+	// Memory the kernel reads at submission, kept here so it is on the heap:
+	// a timeout for the op itself, and one for its LINK_TIMEOUT.
+	ts, linkTS unix.Timespec
+}
+
+// userData encodes an op's identity; 0 is never used by an op.
+func (o *op) userData() uint64 { return uint64(o.gen)<<32 | uint64(o.slot+1) }
+
+// udIgnore tags CQEs nobody waits for (cancel requests, linked timeouts).
+const udIgnore = 0
+
+// errCancelled tells the caller its op was cancelled before it completed.
+var errCancelled = errors.New("operation cancelled")
+
+// result returns the terminal CQE's result as (n, error).
+func (o *op) result() (int, error) {
+	if o.res < 0 {
+		return 0, syscall.Errno(-o.res)
+	}
+	return int(o.res), nil
+}
+
+// wait blocks until the op's terminal CQE. If ctx is done, or cancel is
+// closed, first it asks the kernel to cancel the op. It reports whether it
+// asked for cancellation; the result (res) says whether the op completed
+// anyway.
+func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
+	l := o.l
+	l.reapReady()
+	select {
+	case <-o.done:
+		return false
+	default:
+	}
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	select {
+	case <-o.done:
+		return false
+	case <-ctxDone:
+	case <-cancel:
+	case <-l.closing:
+	}
+	l.cancel(o)
+	<-o.done
+	return true
+}
+
+// do runs one single-shot operation to its end: prep fills in the SQE. On
+// cancellation it returns the context's error (or ErrClosed) unless the op
+// completed anyway, in which case its result stands: nothing done by the
+// kernel is misreported.
+//
+// If ctx has a deadline, the kernel enforces it too, with a LINK_TIMEOUT
+// submitted with the op.
+func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
+	var o *op
+	var err error
+	if dl, ok := ctx.Deadline(); ok {
+		o, err = l.startLinked(prep, unix.NsecToTimespec(max(int64(time.Until(dl)), 1)))
+	} else {
+		o, err = l.start(prep)
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer l.release(o)
+	asked := o.wait(ctx, nil)
+	if o.res == -int32(syscall.ECANCELED) {
+		if !asked { // the linked timeout fired
+			return 0, context.DeadlineExceeded
+		}
+		return 0, l.cancelCause(ctx)
+	}
+	return o.result()
+}
+
+// cancelCause names why a wait was cut short.
+func (l *loop) cancelCause(ctx context.Context) error {
+	if ctx != nil && ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	select {
+	case <-l.closing:
+		return ErrClosed
+	default:
+	}
+	return errCancelled
+}
+
+// errClosedFD is what an operation on a closed descriptor gets; the net and
+// file layers turn it into net.ErrClosed or os.ErrClosed.
+var errClosedFD = errors.New("use of closed file descriptor")
