@@ -24,8 +24,7 @@ type loop struct {
 
 	mu     sync.Mutex // guards everything below, and the ring
 	r      *ring.Ring
-	ops    []*op    // by slot
-	free   []uint32 // free slots
+	table  opTable
 	queued uint32   // SQEs prepared since the last enter
 	live   int      // ops between start and terminal CQE
 	closed bool
@@ -141,26 +140,12 @@ func (l *loop) sqeLocked() (*ring.SQE, error) {
 	}
 }
 
-func (l *loop) allocLocked() *op {
-	var o *op
-	if n := len(l.free); n > 0 {
-		o = l.ops[l.free[n-1]]
-		l.free = l.free[:n-1]
-	} else {
-		o = &op{l: l, slot: uint32(len(l.ops)), done: make(chan struct{}, 1)}
-		l.ops = append(l.ops, o)
-	}
-	o.gen++
-	o.res, o.flags, o.onCQE = 0, 0, nil
-	return o
-}
+func (l *loop) allocLocked() *op { return l.table.alloc(l) }
 
 // release returns o's slot once its terminal CQE has been seen.
 func (l *loop) release(o *op) {
 	l.mu.Lock()
-	o.onCQE = nil
-	o.gen++ // a CQE for the old generation can no longer match
-	l.free = append(l.free, o.slot)
+	l.table.put(o)
 	l.mu.Unlock()
 }
 
@@ -248,15 +233,13 @@ func (l *loop) reapLocked() int {
 
 // completeLocked routes one CQE to its op.
 func (l *loop) completeLocked(c *ring.CQE) {
-	if c.UserData == udIgnore {
+	o, ok := l.table.lookup(c.UserData)
+	if !ok {
+		if c.UserData != udIgnore {
+			l.stats.stale.Add(1)
+		}
 		return
 	}
-	slot, gen := uint32(c.UserData)-1, uint32(c.UserData>>32)
-	if int(slot) >= len(l.ops) || l.ops[slot].gen != gen || !l.ops[slot].live {
-		l.stats.stale.Add(1)
-		return
-	}
-	o := l.ops[slot]
 	if o.onCQE != nil {
 		o.onCQE(c.Res, c.Flags)
 	}
