@@ -25,8 +25,8 @@ type loop struct {
 	mu     sync.Mutex // guards everything below, and the ring
 	r      *ring.Ring
 	table  opTable
-	queued uint32   // SQEs prepared since the last enter
-	live   int      // ops between start and terminal CQE
+	queued uint32 // SQEs prepared since the last enter
+	live   int    // ops between start and terminal CQE
 	closed bool
 	cqes   [256]ring.CQE
 

@@ -86,8 +86,10 @@ func WithCoopTaskrun() Option { return WithFlags(SetupCoopTaskrun) }
 // work is pending, so PeekCQE knows to enter the kernel.
 func WithTaskrunFlag() Option { return WithFlags(SetupTaskrunFlag) }
 
-// WithSingleIssuer promises that one thread submits. In Go that thread must be
-// locked with runtime.LockOSThread before the first Submit.
+// WithSingleIssuer promises that one thread submits. The kernel takes the
+// thread that calls New as that thread: call New, Submit, the waits and the
+// Register methods from one goroutine locked with runtime.LockOSThread
+// (others get EEXIST).
 func WithSingleIssuer() Option { return WithFlags(SetupSingleIssuer) }
 
 // WithDeferTaskrun defers completion work until the issuing thread waits for
@@ -271,10 +273,8 @@ func (r *Ring) Close() error {
 	if r.closed {
 		return ErrClosed
 	}
+	r.UnregisterRingFd() // before closed is set, or register refuses
 	r.closed = true
-	if r.enterFlags&enterRegisteredRing != 0 {
-		r.UnregisterRingFd()
-	}
 	r.unmap()
 	return os.NewSyscallError("close io_uring", unix.Close(r.fd))
 }
