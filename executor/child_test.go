@@ -1,0 +1,41 @@
+package executor
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// Tests that need a process of their own (io_uring refused by seccomp)
+// re-run the test binary with childEnv naming a function from childFuncs.
+const childEnv = "KASYNC_EXECUTOR_CHILD"
+
+var childFuncs = map[string]func() error{}
+
+func runChild() int {
+	name := os.Getenv(childEnv)
+	f, ok := childFuncs[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no child function %q\n", name)
+		return 2
+	}
+	if err := f(); err != nil {
+		fmt.Fprintln(os.Stderr, "child:", err)
+		return 1
+	}
+	return 0
+}
+
+// runInChild runs childFuncs[name] in a fresh process and returns its output.
+func runInChild(t *testing.T, name string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+name)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child %s: %v\n%s", name, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
