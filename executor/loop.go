@@ -37,7 +37,8 @@ type loop struct {
 	pollFile     *os.File      // dup of the ring fd in Go's netpoller
 	wg           sync.WaitGroup
 
-	stats loopStats
+	stats    loopStats
+	lastRing ring.Stats // the ring's counters when it was closed
 }
 
 type loopStats struct {
@@ -362,5 +363,6 @@ func (l *loop) finish() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.closed = true
+	l.lastRing = l.r.Stats()
 	return l.r.Close()
 }

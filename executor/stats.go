@@ -22,13 +22,14 @@ func (e *Executor) Stats() Stats {
 	s := Stats{Backend: e.backend, Loops: len(e.loops)}
 	for _, l := range e.loops {
 		l.mu.Lock()
+		rs := l.lastRing
 		if !l.closed {
-			rs := l.r.Stats()
-			s.Submitted += rs.Submitted
-			s.Enters += rs.Enters
-			s.CQOverflows += rs.OverflowFlushes
+			rs = l.r.Stats()
 			s.CQDropped += uint64(l.r.Overflowed())
 		}
+		s.Submitted += rs.Submitted
+		s.Enters += rs.Enters
+		s.CQOverflows += rs.OverflowFlushes
 		s.InFlight += l.live
 		l.mu.Unlock()
 		s.Completed += l.stats.completed.Load()
