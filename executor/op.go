@@ -78,12 +78,17 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
+	if ctxDone == nil && cancel == nil {
+		// Nothing but the kernel can end this wait. Close of the executor
+		// cancels every op in flight, so it ends too.
+		<-o.done
+		return false
+	}
 	select {
 	case <-o.done:
 		return false
 	case <-ctxDone:
 	case <-cancel:
-	case <-l.closing:
 	}
 	l.cancel(o)
 	<-o.done
