@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Dirs are where the suite finds its sources and puts its results.
+type Dirs struct {
+	Bench string // the bench module
+	Root  string // kasync's module, the parent of Bench
+	Bin   string // built server programs (a temporary directory)
+}
+
+// findDirs locates the bench module from the working directory: the
+// directory itself, its bench/ subdirectory, or a parent.
+func findDirs() (Dirs, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return Dirs{}, err
+	}
+	const module = "module github.com/kasync-go/kasync/bench"
+	candidates := []string{filepath.Join(wd, "bench")}
+	for d := wd; ; d = filepath.Dir(d) {
+		candidates = append(candidates, d)
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	for _, d := range candidates {
+		b, err := os.ReadFile(filepath.Join(d, "go.mod"))
+		if err == nil && bytes.Contains(b, []byte(module)) {
+			return Dirs{Bench: d, Root: filepath.Dir(d)}, nil
+		}
+	}
+	return Dirs{}, fmt.Errorf("cannot find the bench module (%s) from %s: run from kasync's bench directory", module, wd)
+}
+
+// goTool returns the go command that builds the servers.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
+}
+
+// buildServers builds every binary the servers need into dirs.Bin, in
+// parallel. A required binary that does not build is an error; an optional
+// one is reported in the returned map (binary name: why it is not available).
+func buildServers(dirs Dirs, list []Server) (map[string]string, error) {
+	seen := map[string]bool{}
+	var required, optional []*Binary
+	for _, s := range list {
+		if seen[s.Binary.Name] {
+			continue
+		}
+		seen[s.Binary.Name] = true
+		if s.Binary.Optional {
+			optional = append(optional, s.Binary)
+		} else {
+			required = append(required, s.Binary)
+		}
+	}
+	unavailable := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var reqErr error
+	if len(required) > 0 {
+		wg.Go(func() {
+			if err := goBuild(dirs, required); err != nil {
+				reqErr = err
+			}
+		})
+	}
+	for _, b := range optional {
+		wg.Go(func() {
+			if err := goBuild(dirs, []*Binary{b}); err != nil {
+				mu.Lock()
+				unavailable[b.Name] = err.Error()
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return unavailable, reqErr
+}
+
+// goBuild builds bins, which live in one module, with one go build.
+func goBuild(dirs Dirs, bins []*Binary) error {
+	moduleDir := dirs.Bench
+	if bins[0].InRoot {
+		moduleDir = dirs.Root
+	}
+	for _, b := range bins {
+		dir := filepath.Join(moduleDir, b.Pkg)
+		if _, err := os.Stat(dir); err != nil {
+			if rel, err := filepath.Rel(dirs.Bench, dir); err == nil {
+				dir = rel
+			}
+			return fmt.Errorf("%s is missing", dir)
+		}
+	}
+	var out string
+	if len(bins) == 1 {
+		out = filepath.Join(dirs.Bin, bins[0].Name)
+	} else {
+		out = dirs.Bin + string(filepath.Separator) // one binary per package, named after it
+	}
+	args := []string{"build", "-o", out}
+	for _, b := range bins {
+		args = append(args, b.Pkg)
+	}
+	cmd := exec.Command(goTool(), args...)
+	cmd.Dir = moduleDir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		// The first two compiler messages, on one line for the table.
+		var lines []string
+		for line := range strings.Lines(stderr.String()) {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				lines = append(lines, line)
+			}
+		}
+		if len(lines) > 2 {
+			lines = append(lines[:2], "...")
+		}
+		return fmt.Errorf("go build %s failed (%v): %s", strings.Join(args[3:], " "), err, strings.Join(lines, "; "))
+	}
+	return nil
+}

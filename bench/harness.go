@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kasync-go/kasync/bench/loadgen"
+)
+
+// Options say how the suite runs.
+type Options struct {
+	Scenarios []Scenario
+	Servers   []Server
+	Runs      int           // measurements of each server in each scenario
+	Warmup    time.Duration // load before each measured window
+	Duration  time.Duration // each measured window
+	Wrk       time.Duration // wrk's run per HTTP server, if wrk is installed (0: never)
+	Pin       bool          // servers on serverCPU (the suite pins itself to loadCPU)
+	Plain     bool          // the load generator without multishot receives and registered files
+}
+
+// Sample is one measurement of one server.
+type Sample struct {
+	Result    loadgen.Result
+	ServerCPU time.Duration // the server's CPU time during the window
+
+	// How busy the server's and the load generator's cores were, softirq
+	// (much of the loopback's TCP work) and steal included; only when pinned.
+	ServerCore, LoadCore float64
+	CoresKnown           bool
+}
+
+// Cell is one server in one scenario: its samples, or why it has none.
+type Cell struct {
+	Scenario Scenario
+	Server   Server
+	Samples  []Sample
+	Status   string // empty when measured
+	Wrk      *WrkResult
+	WrkErr   string
+}
+
+// Suite is a whole run of the benchmark.
+type Suite struct {
+	Opts    Options
+	Machine Machine
+	Cells   []*Cell
+	Args    string // the command line's flags, to run it again
+	Started time.Time
+	Took    time.Duration
+}
+
+// runSuite measures every server of every scenario. Within a scenario the
+// servers run side by side and are measured in turn, run after run
+// (A B A B ...), so that drift in the machine hits all of them alike.
+// A server that fails is reported, and the suite goes on.
+func runSuite(opts Options, bins string, unavailable map[string]string, prog *progress) *Suite {
+	s := &Suite{Opts: opts, Machine: describeMachine(opts.Pin), Started: time.Now()}
+	for _, sc := range opts.Scenarios {
+		var cells []*Cell
+		for _, srv := range opts.Servers {
+			if srv.Kind != sc.Kind {
+				continue
+			}
+			c := &Cell{Scenario: sc, Server: srv}
+			if why, ok := unavailable[srv.Binary.Name]; ok {
+				c.Status = "not available: " + why
+			}
+			cells = append(cells, c)
+		}
+		s.Cells = append(s.Cells, cells...)
+		runScenario(opts, bins, cells, prog)
+	}
+	s.Took = time.Since(s.Started)
+	return s
+}
+
+// steps counts the measurements runSuite will make, for the progress bar.
+func steps(opts Options, unavailable map[string]string) int {
+	n := 0
+	for _, sc := range opts.Scenarios {
+		for _, srv := range opts.Servers {
+			if srv.Kind == sc.Kind && unavailable[srv.Binary.Name] == "" {
+				n += opts.Runs
+			}
+		}
+	}
+	return n
+}
+
+func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
+	procs := make([]*process, len(cells))
+	defer func() {
+		for _, p := range procs {
+			if p != nil {
+				p.stop()
+			}
+		}
+	}()
+	for i, c := range cells {
+		if c.Status != "" {
+			continue
+		}
+		p, err := startServer(c.Server.Name, binPath(bins, c.Server.Binary), c.Server.Args, opts.Pin)
+		if err != nil {
+			c.Status = "failed: " + err.Error()
+			prog.skip(opts.Runs)
+			continue
+		}
+		procs[i] = p
+	}
+	for run := range opts.Runs {
+		for i, c := range cells {
+			if procs[i] == nil {
+				continue
+			}
+			if c.Status != "" {
+				prog.skip(1)
+				continue
+			}
+			prog.begin(fmt.Sprintf("%s  %s  run %d/%d", c.Scenario.Title(), c.Server.Name, run+1, opts.Runs), opts.Warmup+opts.Duration)
+			sample, err := measure(opts, c.Scenario, procs[i])
+			prog.end()
+			if err != nil {
+				c.Status = "failed: " + err.Error()
+				continue
+			}
+			c.Samples = append(c.Samples, sample)
+		}
+	}
+	if opts.Wrk > 0 && wrkAvailable() {
+		for i, c := range cells {
+			if procs[i] == nil || c.Status != "" || c.Scenario.Kind != KindHTTP {
+				continue
+			}
+			prog.note(fmt.Sprintf("wrk  %s  %s", c.Scenario.Title(), c.Server.Name))
+			var err error
+			if c.Wrk, err = runWrk(procs[i].addr, c.Scenario.Conns, opts.Wrk); err != nil {
+				c.WrkErr = err.Error()
+			}
+		}
+	}
+}
+
+// measure runs one scenario's load against one server.
+func measure(opts Options, sc Scenario, p *process) (Sample, error) {
+	var cpu0, cpu1 time.Duration
+	var cores0, cores1 map[int]coreTicks
+	cfg := loadgen.Config{
+		Addr:     p.addr,
+		Conns:    sc.Conns,
+		Size:     sc.Size,
+		Warmup:   opts.Warmup,
+		Duration: opts.Duration,
+		Plain:    opts.Plain,
+		OnWindow: func(open bool) {
+			if open {
+				cpu0, cores0 = p.cpuTime(), readCores()
+			} else {
+				cpu1, cores1 = p.cpuTime(), readCores()
+			}
+		},
+	}
+	res, err := runners[sc.Kind](cfg)
+	if err != nil {
+		if dead := p.alive(); dead != nil {
+			return Sample{}, dead
+		}
+		return Sample{}, err
+	}
+	sample := Sample{Result: res, ServerCPU: cpu1 - cpu0}
+	if opts.Pin {
+		srv, ok1 := coreBusy(cores0, cores1, serverCPU)
+		load, ok2 := coreBusy(cores0, cores1, loadCPU)
+		sample.ServerCore, sample.LoadCore, sample.CoresKnown = srv, load, ok1 && ok2
+	}
+	return sample, nil
+}
+
+func binPath(dir string, b *Binary) string { return dir + "/" + b.Name }

@@ -1,0 +1,416 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"math/bits"
+	"os"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// protocol is what differs between the echo and the HTTP load: what a
+// request is and when a response is complete and correct.
+type protocol interface {
+	// sizes returns the bytes of request and of receive room each
+	// connection needs.
+	sizes() (out, in int)
+	// init sets connection c up once, before its first round.
+	init(c *conn)
+	// begin prepares c.out for round c.round.
+	begin(c *conn)
+	// window returns where a single-shot receive of c's response goes next.
+	window(c *conn) []byte
+	// received takes data, the next bytes of c's response, and judges them:
+	// whether the response is complete, and an error if it is wrong. data
+	// is either a provided buffer or the window itself.
+	received(c *conn, data []byte) (bool, error)
+}
+
+// Operation kinds, in the low bits of an SQE's user data; the connection
+// index is in the bits above.
+const (
+	opSend = 1 << iota
+	opRecv
+)
+
+// bufGroup is the provided-buffer group of the receive buffer ring.
+const bufGroup = 0
+
+// conn is one connection's state. out and buf point into the driver's
+// arena, outside the Go heap, so the kernel may use them while the
+// connection's operations are in flight.
+type conn struct {
+	id     int
+	fd     int    // socket, or its index in the registered file table
+	outMem []byte // room for a request
+	out    []byte // the request of the current round (a prefix of outMem)
+	buf    []byte // room for a response
+	sent   int    // bytes of out sent this round
+	got    int    // bytes of the response received this round
+	round  uint64
+	done   uint8 // ops finished for this round
+	armed  bool  // a receive is in flight
+	start  time.Duration
+}
+
+// driver runs the ring and the connections on one locked thread.
+type driver struct {
+	cfg      Config
+	proto    protocol
+	r        *ring.Ring
+	bufs     *ring.BufRing // provided buffers for multishot receives; nil: single-shot
+	recycled int           // buffers given back since the last Advance
+	sqeFlags uint8         // SQEFixedFile when the sockets are registered
+	conns    []conn
+	arena    []byte
+	cqes     []ring.CQE
+	epoch    time.Time
+
+	inFlight  int // operations submitted and not finished
+	measuring bool
+	stopping  bool
+	err       error
+	requests  uint64
+	hist      Histogram
+}
+
+// run generates cfg's load with proto on the calling goroutine, locked to its
+// OS thread for the duration.
+func run(cfg Config, proto protocol) (Result, error) {
+	cfg.setDefaults()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+
+	fds, err := dial(cfg.Addr, cfg.Conns)
+	if err != nil {
+		return Result{}, err
+	}
+	d := &driver{cfg: cfg, proto: proto, epoch: time.Now()}
+	defer d.close(fds)
+	if err := d.setup(fds); err != nil {
+		return Result{}, err
+	}
+	return d.loop()
+}
+
+// setup creates the ring (SINGLE_ISSUER and DEFER_TASKRUN where the kernel
+// has them), the buffers, and, unless cfg.Plain, registers the sockets, the
+// ring fd and a ring of provided buffers for multishot receives.
+func (d *driver) setup(fds []int) error {
+	entries := uint32(64)
+	if need := 2 * len(fds); need > 64 {
+		entries = 1 << bits.Len(uint(need-1))
+	}
+	entries = min(entries, ring.MaxEntries)
+	var err error
+	d.r, err = ring.New(entries, ring.WithDeferTaskrun(), ring.WithCQSize(2*entries))
+	if err != nil && !errors.Is(err, ring.ErrUnavailable) {
+		// A kernel before 6.1 lacks DEFER_TASKRUN: a plain ring works too.
+		d.r, err = ring.New(entries, ring.WithCQSize(2*entries))
+	}
+	if err != nil {
+		return fmt.Errorf("loadgen: %w", err)
+	}
+	d.cqes = make([]ring.CQE, min(int(d.r.CQEntries()), 1024))
+
+	outSize, inSize := d.proto.sizes()
+	per := outSize + inSize
+	total := (per*len(fds) + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	d.arena, err = unix.Mmap(-1, 0, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		return os.NewSyscallError("mmap load buffers", err)
+	}
+	d.conns = make([]conn, len(fds))
+	for i, fd := range fds {
+		off := i * per
+		c := &d.conns[i]
+		c.id, c.fd = i, fd
+		c.outMem = d.arena[off : off+outSize : off+outSize]
+		c.buf = d.arena[off+outSize : off+per : off+per]
+		d.proto.init(c)
+	}
+	if d.cfg.Plain {
+		return nil
+	}
+	// Each is an optimization the run does without where the kernel lacks it.
+	d.r.RegisterRingFd()
+	reg := make([]int32, len(fds))
+	for i, fd := range fds {
+		reg[i] = int32(fd)
+	}
+	if d.r.RegisterFiles(reg) == nil {
+		d.sqeFlags = ring.SQEFixedFile
+		for i := range d.conns {
+			d.conns[i].fd = i
+		}
+	}
+	// Multishot receive (6.0) into a buffer ring (5.19); FeatRegRegRing
+	// (6.3) stands for a kernel new enough.
+	if d.r.HasFeature(ring.FeatRegRegRing) {
+		count := uint32(64)
+		if need := 2 * len(fds); need > 64 {
+			count = 1 << bits.Len(uint(need-1))
+		}
+		count = min(count, 1<<15)
+		if br, err := d.r.NewBufRing(bufGroup, count, min(max(inSize, 64), 64<<10)); err == nil {
+			d.bufs = br
+		}
+	}
+	return nil
+}
+
+// loop runs turns until the measured window has closed or something failed.
+func (d *driver) loop() (Result, error) {
+	var res Result
+	warmEnd := d.cfg.Warmup
+	var windowStart, cpu0 time.Duration
+	var enters0 uint64
+	lastProgress := time.Duration(0)
+	for i := range d.conns {
+		d.next(&d.conns[i], 0)
+	}
+	timed := d.r.HasFeature(ring.FeatExtArg)
+	for d.err == nil {
+		var err error
+		if timed {
+			_, err = d.r.SubmitAndWaitTimeout(1, 100*time.Millisecond)
+		} else {
+			_, err = d.r.SubmitAndWait(1)
+		}
+		if err != nil && err != syscall.ETIME && err != syscall.EBUSY && err != syscall.EAGAIN && err != syscall.EINTR {
+			return res, fmt.Errorf("loadgen: io_uring_enter: %w", err)
+		}
+		now := d.now()
+		if d.reap(now) > 0 {
+			lastProgress = now
+		} else if now-lastProgress > d.cfg.Stall {
+			return res, fmt.Errorf("loadgen: no response from %s for %v (%d operations in flight): server stuck", d.cfg.Addr, d.cfg.Stall, d.inFlight)
+		}
+		switch {
+		case !d.measuring && now >= warmEnd:
+			d.measuring = true
+			d.requests = 0
+			d.hist.Reset()
+			if d.cfg.OnWindow != nil {
+				d.cfg.OnWindow(true)
+			}
+			cpu0, enters0 = threadCPU(), d.r.Stats().Enters
+			windowStart = d.now()
+		case d.measuring && now-windowStart >= d.cfg.Duration:
+			res.CPU = threadCPU() - cpu0
+			res.Enters = d.r.Stats().Enters - enters0
+			res.Elapsed = now - windowStart
+			res.Requests = d.requests
+			if d.cfg.OnWindow != nil {
+				d.cfg.OnWindow(false)
+			}
+			h := d.hist
+			res.Latency = &h
+			return res, d.err
+		}
+	}
+	return res, d.err
+}
+
+func (d *driver) now() time.Duration { return time.Since(d.epoch) }
+
+// reap handles every completion in the CQ and returns how many there were.
+func (d *driver) reap(now time.Duration) int {
+	total := 0
+	for {
+		n := d.r.PeekBatch(d.cqes)
+		if n == 0 {
+			return total
+		}
+		for i := range n {
+			d.complete(&d.cqes[i], now)
+		}
+		d.r.CQAdvance(uint32(n))
+		if d.recycled > 0 {
+			d.bufs.Advance(d.recycled)
+			d.recycled = 0
+		}
+		total += n
+	}
+}
+
+// complete handles one CQE.
+func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
+	c := &d.conns[cqe.UserData>>2]
+	op := uint8(cqe.UserData & 3)
+	final := op != opRecv || d.bufs == nil || !cqe.More()
+	if final {
+		d.inFlight--
+		if op == opRecv {
+			c.armed = false
+		}
+	}
+	var data []byte
+	if op == opRecv && cqe.Res > 0 && d.bufs != nil {
+		id, ok := cqe.BufferID()
+		if !ok {
+			d.fail(fmt.Errorf("conn %d: a multishot receive came without a buffer", c.id))
+			return
+		}
+		data = d.bufs.Buf(id)[:cqe.Res]
+		// Back to the kernel at the end of the batch; data stays valid
+		// until then.
+		d.bufs.Add(id, d.recycled)
+		d.recycled++
+	}
+	if d.stopping || d.err != nil {
+		return
+	}
+	switch {
+	case cqe.Res == -int32(syscall.ENOBUFS) && op == opRecv && d.bufs != nil:
+		// Every provided buffer was in use: receive again once some are back.
+		d.recv(c)
+		return
+	case cqe.Res < 0:
+		d.fail(fmt.Errorf("conn %d round %d: %s: %w", c.id, c.round, opName(op), syscall.Errno(-cqe.Res)))
+		return
+	}
+	switch op {
+	case opSend:
+		c.sent += int(cqe.Res)
+		if c.sent < len(c.out) {
+			d.send(c)
+			return
+		}
+	case opRecv:
+		if cqe.Res == 0 {
+			d.fail(fmt.Errorf("conn %d round %d: server closed the connection after %d bytes of the response", c.id, c.round, c.got))
+			return
+		}
+		if data == nil {
+			data = d.proto.window(c)[:cqe.Res]
+		}
+		if c.done&opRecv != 0 {
+			d.fail(fmt.Errorf("conn %d round %d: %d bytes from the server after a complete response", c.id, c.round, len(data)))
+			return
+		}
+		full, err := d.proto.received(c, data)
+		if err != nil {
+			d.fail(fmt.Errorf("conn %d round %d: %w", c.id, c.round, err))
+			return
+		}
+		if final {
+			defer d.recv(c) // after the next round, if any, has begun
+		}
+		if !full {
+			return
+		}
+	}
+	c.done |= op
+	if c.done == opSend|opRecv {
+		if d.measuring {
+			d.requests++
+			d.hist.Record(now - c.start)
+		}
+		d.next(c, now)
+	}
+}
+
+// next starts c's next round: its request, and unless a (multishot)
+// receive is still armed, the receive of its response, go out together in
+// the next enter.
+func (d *driver) next(c *conn, now time.Duration) {
+	c.round++
+	c.sent, c.got, c.done = 0, 0, 0
+	c.start = now
+	d.proto.begin(c)
+	d.send(c)
+	if !c.armed {
+		d.recv(c)
+	}
+}
+
+func (d *driver) send(c *conn) {
+	if sqe := d.sqe(); sqe != nil {
+		sqe.PrepSend(c.fd, c.out[c.sent:], unix.MSG_NOSIGNAL)
+		sqe.SetFlags(d.sqeFlags)
+		sqe.SetUserData(uint64(c.id)<<2 | opSend)
+	}
+}
+
+// recv arms c's receive: multishot into the buffer ring, or single-shot
+// into the protocol's window.
+func (d *driver) recv(c *conn) {
+	if c.armed {
+		return
+	}
+	sqe := d.sqe()
+	if sqe == nil {
+		return
+	}
+	if d.bufs != nil {
+		sqe.PrepRecvMultishot(c.fd, 0, bufGroup)
+	} else {
+		sqe.PrepRecv(c.fd, d.proto.window(c), 0)
+	}
+	c.armed = true
+	sqe.SetFlags(d.sqeFlags)
+	sqe.SetUserData(uint64(c.id)<<2 | opRecv)
+}
+
+// sqe returns a free SQE, submitting what is queued if the SQ is full, and
+// counts the operation as in flight.
+func (d *driver) sqe() *ring.SQE {
+	sqe, err := d.r.GetSQE()
+	if err == ring.ErrSQFull {
+		if _, err = d.r.Submit(); err == nil || err == syscall.EBUSY || err == syscall.EAGAIN {
+			sqe, err = d.r.GetSQE()
+		}
+	}
+	if err != nil {
+		d.fail(fmt.Errorf("loadgen: no SQE: %w", err))
+		return nil
+	}
+	d.inFlight++
+	return sqe
+}
+
+func (d *driver) fail(err error) {
+	if d.err == nil {
+		d.err = err
+	}
+}
+
+// close ends every connection: shut down, so that receives in flight
+// complete, then reaped, and only then are the ring, the buffers and the
+// sockets released. Buffers the kernel might still write are leaked, not freed.
+func (d *driver) close(fds []int) {
+	d.stopping = true
+	if d.r != nil {
+		for _, fd := range fds {
+			unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+		deadline := d.now() + 2*time.Second
+		for d.inFlight > 0 && d.now() < deadline {
+			if _, err := d.r.SubmitAndWaitTimeout(1, 50*time.Millisecond); err != nil && err != syscall.ETIME && err != syscall.EINTR {
+				break
+			}
+			d.reap(d.now())
+		}
+		if d.bufs != nil && d.inFlight == 0 {
+			d.bufs.Close()
+		}
+		d.r.Close()
+	}
+	if d.arena != nil && d.inFlight == 0 {
+		unix.Munmap(d.arena)
+	}
+	closeAll(fds)
+}
+
+func opName(op uint8) string {
+	if op == opSend {
+		return "send"
+	}
+	return "recv"
+}

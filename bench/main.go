@@ -1,0 +1,185 @@
+// Command bench is kasync's benchmark suite: kasync's servers side by side
+// with Go's net, gnet, net/http and fasthttp, under the same load, on the same
+// machine, in the same run.
+//
+//	cd bench && go run .          # the full suite (about 10 minutes)
+//	cd bench && go run . -quick   # a short one (under a minute)
+//
+// Each server is its own process pinned to CPU 0 with GOMAXPROCS=1; the load
+// generator (package loadgen, on kasync's ring package) runs in this process,
+// pinned to CPU 1. The table goes to stdout, progress to stderr, and a
+// Markdown report and an SVG chart to results/.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	quick := flag.Bool("quick", false, "a short suite: fewer, shorter runs")
+	scenarioList := flag.String("scenarios", "", "comma-separated scenarios or kinds to run (default all): "+scenarioNames())
+	serverList := flag.String("servers", "", "comma-separated servers to run (default all)")
+	conns := flag.Int("conns", 0, "connections, overriding every scenario's")
+	size := flag.Int("size", 0, "echo message size in bytes, overriding every echo scenario's")
+	duration := flag.Duration("duration", 0, "measured window of each run (default 5s, -quick 500ms)")
+	warmup := flag.Duration("warmup", 0, "load before each measured window (default 1s, -quick 200ms)")
+	runs := flag.Int("runs", 0, "runs of each server in each scenario; medians are reported (default 5, -quick 2)")
+	out := flag.String("out", "", "directory for the report and chart (default bench/results): full.md and full.svg, quick.* for -quick, custom.* when narrowed by flags")
+	noWrk := flag.Bool("nowrk", false, "do not run wrk even if it is installed")
+	noPin := flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
+	plain := flag.Bool("plain", false, "load with single-shot receives, no provided buffers or registered files (to compare the generator's cost)")
+	list := flag.Bool("list", false, "list scenarios and servers, and exit")
+	flag.Parse()
+
+	if *list {
+		for _, s := range allScenarios {
+			fmt.Printf("scenario %-14s %s\n", s.Name, s.Title())
+		}
+		for _, s := range servers {
+			fmt.Printf("server   %-14s %s %s %s\n", s.Name, s.Kind, s.Binary.Pkg, strings.Join(s.Args, " "))
+		}
+		return nil
+	}
+
+	opts := Options{Runs: 5, Duration: 5 * time.Second, Warmup: time.Second, Wrk: 5 * time.Second}
+	if *quick {
+		opts = Options{Runs: 2, Duration: 500 * time.Millisecond, Warmup: 200 * time.Millisecond, Wrk: time.Second}
+	}
+	if *runs > 0 {
+		opts.Runs = *runs
+	}
+	if *duration > 0 {
+		opts.Duration = *duration
+		opts.Wrk = max(time.Second, *duration)
+	}
+	if *warmup > 0 {
+		opts.Warmup = *warmup
+	}
+	opts.Plain = *plain
+	if *noWrk {
+		opts.Wrk = 0
+	}
+	var err error
+	if opts.Scenarios, err = selectScenarios(*scenarioList, *conns, *size); err != nil {
+		return err
+	}
+	if opts.Servers, err = selectServers(*serverList); err != nil {
+		return err
+	}
+
+	dirs, err := findDirs()
+	if err != nil {
+		return err
+	}
+	maxConns := 0
+	for _, sc := range opts.Scenarios {
+		maxConns = max(maxConns, sc.Conns)
+	}
+	if err := raiseFileLimit(uint64(max(4096, 4*maxConns+256))); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: warning:", err)
+	}
+
+	dirs.Bin, err = os.MkdirTemp("", "kasync-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dirs.Bin)
+	// On Ctrl-C, clean up and go; the servers die with us (Pdeathsig).
+	interrupt := make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-interrupt
+		os.RemoveAll(dirs.Bin)
+		fmt.Fprintln(os.Stderr, "\nbench: interrupted")
+		os.Exit(130)
+	}()
+	fmt.Fprintln(os.Stderr, "bench: building servers...")
+	start := time.Now()
+	unavailable, err := buildServers(dirs, opts.Servers)
+	if err != nil {
+		return err
+	}
+	for name, why := range unavailable {
+		fmt.Fprintf(os.Stderr, "bench: %s not available: %s\n", name, why)
+	}
+	fmt.Fprintf(os.Stderr, "bench: built in %v\n", time.Since(start).Round(100*time.Millisecond))
+
+	// Pin only after building, so the builds had every CPU.
+	opts.Pin = !*noPin && canPin()
+	if opts.Pin {
+		if err := pinSelf(loadCPU); err != nil {
+			return fmt.Errorf("pin the load generator to CPU %d: %w", loadCPU, err)
+		}
+		// Keep a second P although one CPU is left: the load thread sits in
+		// io_uring_enter, and the few other goroutines (progress, server
+		// output) must not take its only P and make it wait on its return.
+		runtime.GOMAXPROCS(2)
+	} else if !*noPin {
+		fmt.Fprintf(os.Stderr, "bench: warning: CPUs %d and %d are not both available: nothing is pinned, figures are not comparable with pinned runs\n", serverCPU, loadCPU)
+	}
+
+	prog := newProgress(os.Stderr, int(os.Stderr.Fd()), steps(opts, unavailable))
+	suite := runSuite(opts, dirs.Bin, unavailable, prog)
+	prog.close()
+	suite.Args = ""
+	if len(os.Args) > 1 {
+		suite.Args = " " + strings.Join(os.Args[1:], " ")
+	}
+
+	writeText(os.Stdout, suite)
+	name := "full"
+	switch {
+	case *scenarioList != "" || *serverList != "" || *conns > 0 || *size > 0:
+		name = "custom"
+	case *quick:
+		name = "quick"
+	}
+	return saveResults(suite, dirs, *out, name)
+}
+
+// saveResults writes the Markdown report and the SVG chart as name.md and
+// name.svg: full for the whole suite, quick for -quick, custom for a run
+// narrowed down by flags.
+func saveResults(s *Suite, dirs Dirs, out, name string) error {
+	if out == "" {
+		out = filepath.Join(dirs.Bench, "results")
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	svgPath := filepath.Join(out, name+".svg")
+	f, err := os.Create(svgPath)
+	if err != nil {
+		return err
+	}
+	if err := writeChart(f, s); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	mdPath := filepath.Join(out, name+".md")
+	var b strings.Builder
+	writeMarkdown(&b, s, name+".svg")
+	if err := os.WriteFile(mdPath, []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("report: %s\nchart:  %s\n", mdPath, svgPath)
+	return nil
+}

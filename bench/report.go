@@ -1,0 +1,271 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// row is one line of the results table, as text.
+type row struct {
+	scenario, server, conns, size, throughput, p50, p99, ratio, loadCPU, serverCPU, cores, perEnter string
+	status                                                                                          string // instead of the figures
+}
+
+var header = row{"scenario", "server", "conns", "size", "req/s median [min-max]", "p50", "p99",
+	"ratio", "load CPU", "server CPU", "cores busy", "per enter", ""}
+
+// mdHeader is header for Markdown, with a column for the status.
+var mdHeader = append(header.cells(), "note")
+
+// rows turns the suite into table rows, scenario by scenario.
+func rows(s *Suite) []row {
+	var out []row
+	for _, c := range s.Cells {
+		r := row{scenario: c.Scenario.Title(), server: c.Server.Name, conns: fmt.Sprint(c.Scenario.Conns), size: "-"}
+		if c.Server.Baseline {
+			r.server += " (baseline)"
+		}
+		if c.Scenario.Kind == KindEcho {
+			r.size = sizeLabel(c.Scenario.Size)
+		}
+		if len(c.Samples) == 0 {
+			r.status = c.Status
+			if r.status == "" {
+				r.status = "no measurement"
+			}
+			out = append(out, r)
+			continue
+		}
+		sum := summarize(c, baselineOf(s.Cells, c))
+		r.throughput = fmt.Sprintf("%s [%s-%s]", rate(sum.Throughput), rate(sum.ThroughputLo), rate(sum.ThroughputHi))
+		r.p50, r.p99 = latency(sum.P50), latency(sum.P99)
+		r.ratio = "-"
+		if sum.HasRatio {
+			r.ratio = fmt.Sprintf("%.2fx", sum.Ratio)
+		}
+		r.loadCPU = fmt.Sprintf("%.0f%%", 100*sum.LoadCPU)
+		r.serverCPU = fmt.Sprintf("%.0f%%", 100*sum.ServerCPU)
+		r.perEnter = fmt.Sprintf("%.1f", sum.PerEnter)
+		r.cores = "-"
+		if sum.CoresKnown {
+			r.cores = fmt.Sprintf("%.0f/%.0f%%", 100*sum.ServerCore, 100*sum.LoadCore)
+		}
+		if c.Status != "" {
+			r.status = c.Status // failed in a later run
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// cells returns the row's cells; a status (why there are no figures, or
+// what went wrong after some) comes last.
+func (r row) cells() []string {
+	c := []string{r.scenario, r.server, r.conns, r.size, r.throughput, r.p50, r.p99, r.ratio, r.loadCPU, r.serverCPU, r.cores, r.perEnter}
+	if r.throughput == "" {
+		c = []string{r.scenario, r.server, r.conns, r.size, "-", "-", "-", "-", "-", "-", "-", "-"}
+		what, why, _ := strings.Cut(r.status, ": ")
+		c[4], r.status = what, why
+	}
+	if r.status != "" {
+		c = append(c, r.status)
+	}
+	return c
+}
+
+// warnings lists what makes figures doubtful: above all, a load generator
+// that used up its core while the server did not, so measured itself.
+func warnings(s *Suite) []string {
+	var out []string
+	for _, c := range s.Cells {
+		if len(c.Samples) == 0 {
+			continue
+		}
+		sum := summarize(c, nil)
+		load, server, what := sum.LoadCPU, sum.ServerCPU, "the load thread used %.0f%% of a core while the server used %.0f%%"
+		if sum.CoresKnown {
+			// Softirq work (the loopback's TCP) and steal count here too.
+			load, server, what = sum.LoadCore, sum.ServerCore, "the load generator's core was %.0f%% busy while the server's was %.0f%%"
+		}
+		if load > 0.90 && server < 0.90 {
+			out = append(out, fmt.Sprintf("%s, %s: "+what+": the generator is the bottleneck, so this figure is a lower bound",
+				c.Scenario.Title(), c.Server.Name, 100*load, 100*server))
+		}
+		if sum.CoresKnown && sum.ServerCore-sum.ServerCPU > 0.25 {
+			out = append(out, fmt.Sprintf("%s, %s: the server's core was %.0f%% busy but the server used %.0f%%: other work on that core (other processes, steal) disturbed this figure",
+				c.Scenario.Title(), c.Server.Name, 100*sum.ServerCore, 100*sum.ServerCPU))
+		}
+		if c.Status != "" {
+			out = append(out, fmt.Sprintf("%s, %s: %s", c.Scenario.Title(), c.Server.Name, c.Status))
+		}
+	}
+	return out
+}
+
+// method says in one paragraph how the figures were made.
+func method(s *Suite) string {
+	o := s.Opts
+	return fmt.Sprintf("%s. %d run(s) of %v per server and scenario, each after %v of warm-up, "+
+		"servers measured in turn (A B A B ...); figures are medians over runs with [min-max]; "+
+		"ratio is req/s over the baseline's in the same run (median of those). "+
+		"Load: kasync's ring package on one thread, one io_uring_enter per batch"+recvMode(o.Plain)+"; echo checks every byte. "+
+		"load CPU: the load thread's CPU time (getrusage), server CPU: the server process's (/proc/PID/stat), "+
+		"as shares of one core; cores busy: the server's/load's core busy (/proc/stat, softirq and steal included); "+
+		"per enter: completions per io_uring_enter.",
+		s.Machine, o.Runs, o.Duration, o.Warmup)
+}
+
+// writeText prints the results table for a terminal.
+func writeText(w io.Writer, s *Suite) {
+	fmt.Fprintf(w, "%s\n\n", wrap("kasync bench: "+method(s), 100))
+	var table strings.Builder
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
+	prev := ""
+	for i, r := range append([]row{header}, rows(s)...) {
+		if i > 1 && r.scenario != prev {
+			// An empty row of cells keeps the columns aligned across scenarios.
+			fmt.Fprintln(tw, strings.Repeat("\t", len(header.cells())-1))
+		}
+		prev = r.scenario
+		// The last cell is outside the columns, so a long status does
+		// not widen them.
+		fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+	}
+	tw.Flush()
+	for line := range strings.Lines(table.String()) {
+		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
+	if wrk := wrkRows(s); len(wrk) > 0 {
+		fmt.Fprintln(w, "\nwrk (-t1, same connections, for reference):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, r := range wrk {
+			fmt.Fprintln(tw, strings.Join(r, "\t"))
+		}
+		tw.Flush()
+	}
+	for _, warn := range warnings(s) {
+		fmt.Fprintf(w, "\nwarning: %s", warn)
+	}
+	fmt.Fprintf(w, "\n\nsuite took %v\n", s.Took.Round(time.Second))
+}
+
+// wrkRows returns wrk's figures as rows, header first, or nothing if wrk did not run.
+func wrkRows(s *Suite) [][]string {
+	var out [][]string
+	for _, c := range s.Cells {
+		switch {
+		case c.Wrk != nil:
+			r := []string{c.Scenario.Title(), c.Server.Name, rate(c.Wrk.Throughput), latency(c.Wrk.P50), latency(c.Wrk.P99)}
+			if c.Wrk.Note != "" {
+				r = append(r, c.Wrk.Note)
+			}
+			out = append(out, r)
+		case c.WrkErr != "":
+			out = append(out, []string{c.Scenario.Title(), c.Server.Name, c.WrkErr})
+		}
+	}
+	if len(out) > 0 {
+		out = append([][]string{{"scenario", "server", "req/s", "p50", "p99"}}, out...)
+	}
+	return out
+}
+
+// writeMarkdown writes the report as Markdown, the chart beside it.
+func writeMarkdown(w io.Writer, s *Suite, chart string) {
+	fmt.Fprintf(w, "# kasync benchmarks\n\n%s\n\nRun %s, took %v: `cd bench && go run .%s`.\n\n",
+		method(s), s.Started.Format("2006-01-02 15:04"), s.Took.Round(time.Second), s.Args)
+	if chart != "" {
+		fmt.Fprintf(w, "![throughput relative to the baseline](%s)\n\n", chart)
+	}
+	mdTable(w, mdHeader, rowsCells(rows(s)))
+	if wrk := wrkRows(s); len(wrk) > 0 {
+		fmt.Fprintln(w, "\nwrk (-t1, same connections, for reference):")
+		fmt.Fprintln(w)
+		mdTable(w, wrk[0], wrk[1:])
+	}
+	if warns := warnings(s); len(warns) > 0 {
+		fmt.Fprintln(w, "\nWarnings:")
+		fmt.Fprintln(w)
+		for _, warn := range warns {
+			fmt.Fprintf(w, "- %s\n", warn)
+		}
+	}
+}
+
+func rowsCells(rs []row) [][]string {
+	var out [][]string
+	for _, r := range rs {
+		out = append(out, r.cells())
+	}
+	return out
+}
+
+func mdTable(w io.Writer, head []string, body [][]string) {
+	fmt.Fprintf(w, "| %s |\n", strings.Join(head, " | "))
+	fmt.Fprintf(w, "|%s\n", strings.Repeat(" --- |", len(head)))
+	for _, r := range body {
+		for len(r) < len(head) {
+			r = append(r, "")
+		}
+		for i := range r {
+			r[i] = strings.ReplaceAll(r[i], "|", `\|`)
+		}
+		fmt.Fprintf(w, "| %s |\n", strings.Join(r, " | "))
+	}
+}
+
+// rate formats requests per second: 70.1k, 1.23M.
+func rate(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.1fk", v/1e3)
+	default:
+		return fmt.Sprintf("%.0f", v)
+	}
+}
+
+// latency formats a duration with three significant digits.
+func latency(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0fus", float64(d)/1e3)
+	case d < time.Second:
+		return fmt.Sprintf("%.2fms", float64(d)/1e6)
+	default:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	}
+}
+
+// wrap breaks text into lines of at most width bytes, at spaces.
+func wrap(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for i, word := range strings.Fields(text) {
+		if i > 0 {
+			if n+1+len(word) > width {
+				b.WriteByte('\n')
+				n = 0
+			} else {
+				b.WriteByte(' ')
+				n++
+			}
+		}
+		b.WriteString(word)
+		n += len(word)
+	}
+	return b.String()
+}
+
+func recvMode(plain bool) string {
+	if plain {
+		return ", single-shot receives (-plain)"
+	}
+	return ", multishot receives"
+}

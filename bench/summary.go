@@ -1,0 +1,104 @@
+package main
+
+import (
+	"slices"
+	"time"
+)
+
+// Summary condenses a cell's samples: medians, with the range over runs.
+type Summary struct {
+	Runs                       int
+	Throughput                 float64 // median requests per second
+	ThroughputLo, ThroughputHi float64
+	P50, P99                   time.Duration // medians over runs
+	LoadCPU, ServerCPU         float64       // median share of one core
+	PerEnter                   float64       // median completions per io_uring_enter
+	ServerCore, LoadCore       float64       // median busy share of each pinned core
+	CoresKnown                 bool
+	// Ratio is the median over runs of throughput / the baseline's
+	// throughput in the same run; HasRatio is false without a baseline.
+	Ratio, RatioLo, RatioHi float64
+	HasRatio                bool
+}
+
+// summarize condenses c, against base (its scenario's baseline cell, or nil).
+func summarize(c, base *Cell) Summary {
+	s := Summary{Runs: len(c.Samples)}
+	if s.Runs == 0 {
+		return s
+	}
+	var thr, load, server, perEnter, serverCore, loadCore []float64
+	var p50, p99 []time.Duration
+	for _, x := range c.Samples {
+		thr = append(thr, x.Result.Throughput())
+		load = append(load, x.Result.CPUShare())
+		if x.Result.Elapsed > 0 {
+			server = append(server, x.ServerCPU.Seconds()/x.Result.Elapsed.Seconds())
+		}
+		perEnter = append(perEnter, x.Result.PerEnter())
+		if x.CoresKnown {
+			serverCore = append(serverCore, x.ServerCore)
+			loadCore = append(loadCore, x.LoadCore)
+		}
+		p50 = append(p50, x.Result.Latency.Quantile(0.50))
+		p99 = append(p99, x.Result.Latency.Quantile(0.99))
+	}
+	s.Throughput, s.ThroughputLo, s.ThroughputHi = medianRange(thr)
+	s.LoadCPU, _, _ = medianRange(load)
+	s.ServerCPU, _, _ = medianRange(server)
+	s.PerEnter, _, _ = medianRange(perEnter)
+	if len(serverCore) > 0 {
+		s.CoresKnown = true
+		s.ServerCore, _, _ = medianRange(serverCore)
+		s.LoadCore, _, _ = medianRange(loadCore)
+	}
+	s.P50, s.P99 = medianDuration(p50), medianDuration(p99)
+	if base != nil && len(base.Samples) > 0 {
+		// Run i of c and run i of the baseline ran next to each other.
+		var ratios []float64
+		for i := range min(len(c.Samples), len(base.Samples)) {
+			if b := base.Samples[i].Result.Throughput(); b > 0 {
+				ratios = append(ratios, c.Samples[i].Result.Throughput()/b)
+			}
+		}
+		if len(ratios) > 0 {
+			s.Ratio, s.RatioLo, s.RatioHi = medianRange(ratios)
+			s.HasRatio = true
+		}
+	}
+	return s
+}
+
+// baselineOf returns the baseline cell of c's scenario in cells, or nil.
+func baselineOf(cells []*Cell, c *Cell) *Cell {
+	for _, b := range cells {
+		if b.Scenario == c.Scenario && b.Server.Baseline {
+			return b
+		}
+	}
+	return nil
+}
+
+// medianRange returns the median, minimum and maximum of v (zeros if empty).
+func medianRange(v []float64) (med, lo, hi float64) {
+	if len(v) == 0 {
+		return 0, 0, 0
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	n := len(v)
+	med = v[n/2]
+	if n%2 == 0 {
+		med = (v[n/2-1] + v[n/2]) / 2
+	}
+	return med, v[0], v[n-1]
+}
+
+func medianDuration(v []time.Duration) time.Duration {
+	f := make([]float64, len(v))
+	for i, d := range v {
+		f[i] = float64(d)
+	}
+	m, _, _ := medianRange(f)
+	return time.Duration(m)
+}
