@@ -20,10 +20,10 @@
 // The kernel reads and writes memory through pointers in SQEs, and the Go
 // garbage collector cannot see those pointers. Every Prep method says how long
 // its memory must stay alive and unmoved: until submission (the kernel copies
-// it while the Submit call runs) or until completion (the final CQE). Never
-// point an SQE at a stack variable: Go stacks move. Use heap memory that stays
-// reachable (runtime.KeepAlive, or a field of a live object) or off-heap memory
-// such as BufRing's or unix.Mmap's.
+// it while the Submit call runs) or until completion (the final CQE). Go stacks
+// move, so what a Prep method is given escapes to the heap (the compiler
+// allocates it there); keep it reachable (runtime.KeepAlive, or a field of a
+// live object) or use off-heap memory such as BufRing's or unix.Mmap's.
 //
 // A Ring is not safe for concurrent use. Close unmaps the queues and closes the
 // ring; the kernel cancels whatever was still in flight. Every method of a

@@ -11,28 +11,44 @@ import (
 // GetSQE can be prepared as it is; set flags and user data afterwards.
 //
 // Memory an SQE points at is read or written by the kernel, and the Go garbage
-// collector does not know it. The caller keeps it alive and unmoved (heap or
-// off-heap memory, never a stack variable) for as long as each method's doc
-// says:
+// collector does not know it. Go stacks move, so each Prep method makes the
+// compiler put the memory it is given on the heap, which does not move; the
+// caller keeps it reachable (or uses off-heap memory) for as long as each
+// method's doc says:
 //   - "until completion": until the operation's final CQE has been reaped;
 //   - "until submission": until the Submit that passes the SQE returns (the
 //     kernel copies it while preparing the request; FeatSubmitStable).
 
-func ptr[T any](p *T) uint64 { return uint64(uintptr(unsafe.Pointer(p))) }
+func ptr[T any](p *T) uint64 { return addr(unsafe.Pointer(p)) }
 
 func bufAddr(b []byte) uint64 {
 	if len(b) == 0 {
 		return 0
 	}
-	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
+	return addr(unsafe.Pointer(unsafe.SliceData(b)))
 }
 
 func iovAddr(iov []unix.Iovec) uint64 {
 	if len(iov) == 0 {
 		return 0
 	}
-	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(iov))))
+	return addr(unsafe.Pointer(unsafe.SliceData(iov)))
 }
+
+// addr turns p into an SQE address. It also makes p escape, so the compiler
+// puts what p points at on the heap, which does not move: a uintptr alone
+// would let a caller's buffer stay on its stack, and Go stacks move.
+func addr(p unsafe.Pointer) uint64 {
+	if escapeNever {
+		escapeSink = p
+	}
+	return uint64(uintptr(p))
+}
+
+var escapeNever bool // never set
+
+//lint:ignore U1000 written (never, in fact) only so that pointers escape
+var escapeSink unsafe.Pointer
 
 // PrepNop does nothing; its completion has Res 0.
 func (s *SQE) PrepNop() { s.reset(OpNop, -1, 0, 0, 0) }
@@ -200,10 +216,10 @@ func (s *SQE) PrepAcceptDirect(fd int, addr *unix.RawSockaddrAny, addrLen *uint3
 	s.SetFileIndex(fileIndex)
 }
 
-// PrepConnect connects a socket to the address at addr (addrLen bytes, e.g.
-// a *unix.RawSockaddrInet4). addr: until submission.
-func (s *SQE) PrepConnect(fd int, addr unsafe.Pointer, addrLen uint32) {
-	s.reset(OpConnect, int32(fd), uint64(uintptr(addr)), 0, uint64(addrLen))
+// PrepConnect connects a socket to the address at sa (addrLen bytes, e.g.
+// a *unix.RawSockaddrInet4). sa: until submission.
+func (s *SQE) PrepConnect(fd int, sa unsafe.Pointer, addrLen uint32) {
+	s.reset(OpConnect, int32(fd), addr(sa), 0, uint64(addrLen))
 }
 
 // PrepSocket creates a socket; Res is the new fd.
@@ -243,14 +259,14 @@ func (s *SQE) PrepCancel(target uint64, flags uint32) {
 	s.OpFlags = flags
 }
 
-// PrepCancelFd cancels requests on fd (flags: CancelAll for all of them,
-// CancelFdFixed if fd is a registered index).
+// PrepCancelFd cancels requests on fd (flags: CancelAll for all of them, and
+// then Res is how many; CancelFdFixed if fd is a registered index).
 func (s *SQE) PrepCancelFd(fd int, flags uint32) {
 	s.reset(OpAsyncCancel, int32(fd), 0, 0, 0)
 	s.OpFlags = flags | CancelFd
 }
 
-// PrepCancelAny cancels every request in flight on the ring.
+// PrepCancelAny cancels every request in flight on the ring; Res is how many.
 func (s *SQE) PrepCancelAny() {
 	s.reset(OpAsyncCancel, -1, 0, 0, 0)
 	s.OpFlags = CancelAny | CancelAll

@@ -66,18 +66,21 @@ func (r *Ring) RegisterFilesUpdate(offset uint32, fds []int32) (int, error) {
 	if len(fds) == 0 {
 		return 0, nil
 	}
-	up := &rsrcUpdate{offset: offset, data: uint64(uintptr(unsafe.Pointer(&fds[0])))}
+	up := &rsrcUpdate{offset: offset, data: addr(unsafe.Pointer(&fds[0]))}
 	n, err := r.register("files update", regFilesUpdate, unsafe.Pointer(up), uint32(len(fds)))
 	runtime.KeepAlive(fds)
 	return n, err
 }
 
+// fileIndexRange mirrors struct io_uring_file_index_range.
+type fileIndexRange struct {
+	off, len uint32
+	_        uint64
+}
+
 // RegisterFileAllocRange limits the slots FileIndexAlloc picks from.
 func (r *Ring) RegisterFileAllocRange(offset, n uint32) error {
-	rng := &struct {
-		off, len uint32
-		_        uint64
-	}{off: offset, len: n}
+	rng := &fileIndexRange{off: offset, len: n}
 	_, err := r.register("file alloc range", regFileAllocRange, unsafe.Pointer(rng), 0)
 	return err
 }
@@ -133,7 +136,7 @@ func (r *Ring) UnregisterEventfd() error {
 // RegisterRingFd registers the ring's own fd so that io_uring_enter skips the
 // fd lookup (Linux 5.18). The kernel keeps registered ring fds per thread: call
 // it from a goroutine locked to its thread (runtime.LockOSThread), and enter
-// the ring from that thread only.
+// and Close the ring from that thread only.
 func (r *Ring) RegisterRingFd() error {
 	if r.enterFlags&enterRegisteredRing != 0 {
 		return nil

@@ -47,7 +47,9 @@ func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitN
 
 // SubmitAndWaitTimeout is SubmitAndWait that gives up after d, with an error
 // for which errors.Is(err, syscall.ETIME) holds, in the same system call
-// (IORING_ENTER_EXT_ARG, Linux 5.11).
+// (IORING_ENTER_EXT_ARG, Linux 5.11). When it submitted SQEs, the kernel
+// reports their count and no error even if the wait ran out: check CQReady.
+// Without FeatExtArg it fails with EOPNOTSUPP.
 func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error) {
 	if !r.HasFeature(FeatExtArg) {
 		return 0, os.NewSyscallError("io_uring_enter: wait with timeout", syscall.EOPNOTSUPP)
