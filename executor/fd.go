@@ -37,6 +37,13 @@ func (f *sysFD) acquire() bool {
 	return true
 }
 
+// isClosing reports whether Close has begun.
+func (f *sysFD) isClosing() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closing
+}
+
 // releaseRef drops a reference; the last one closes the descriptor.
 func (f *sysFD) releaseRef() {
 	f.mu.Lock()
@@ -56,7 +63,7 @@ func (f *sysFD) do(ctx context.Context, prep func(sqe *ring.SQE, o *op, fd int))
 		return 0, errClosedFD
 	}
 	defer f.releaseRef()
-	return f.l.do(ctx, func(sqe *ring.SQE, o *op) { prep(sqe, o, f.fd) })
+	return f.l.run(ctx, f, func(sqe *ring.SQE, o *op) { prep(sqe, o, f.fd) })
 }
 
 // Close marks the descriptor closing, cancels every operation on it, and

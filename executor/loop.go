@@ -39,6 +39,8 @@ type loop struct {
 
 	stats    loopStats
 	lastRing ring.Stats // the ring's counters when it was closed
+
+	net netLoop // networking's provided buffers and counters (netbuf.go)
 }
 
 type loopStats struct {
@@ -123,6 +125,36 @@ func (l *loop) startLinked(prep func(*ring.SQE, *op), ts unix.Timespec) (*op, er
 	l.queued++
 	l.queueLocked()
 	return o, nil
+}
+
+// startBatch is start for len(ops) ops at once: prep(i, ...) fills in the
+// i-th SQE, all under one lock, and the batch (with whatever else was queued)
+// goes to the kernel in one enter right away; what completed at once is
+// reaped before it returns. It returns how many ops it started, each stored
+// in ops; on an error the ones started must still be waited for and released.
+func (l *loop) startBatch(ops []*op, prep func(i int, sqe *ring.SQE, o *op)) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.isClosing() {
+		return 0, ErrClosed
+	}
+	for i := range ops {
+		sqe, err := l.sqeLocked()
+		if err != nil {
+			return i, err
+		}
+		o := l.allocLocked()
+		prep(i, sqe, o)
+		sqe.UserData = o.userData()
+		o.live = true
+		l.live++
+		l.stats.started.Add(1)
+		l.queueLocked()
+		ops[i] = o
+	}
+	l.submitLocked()
+	l.reapLocked()
+	return len(ops), nil
 }
 
 // sqeLocked returns a free SQE, submitting the queued batch first if the SQ
@@ -364,5 +396,7 @@ func (l *loop) finish() error {
 	defer l.mu.Unlock()
 	l.closed = true
 	l.lastRing = l.r.Stats()
-	return l.r.Close()
+	err := l.r.Close()
+	l.net.ringClosed()
+	return err
 }

@@ -103,9 +103,16 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 // If ctx has a deadline, the kernel enforces it too, with a LINK_TIMEOUT
 // submitted with the op.
 func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
+	return l.run(ctx, nil, prep)
+}
+
+// run is do for an op on descriptor f (nil: none). An op that starts while
+// f begins to close is cancelled like those already in flight on f.
+func (l *loop) run(ctx context.Context, f *sysFD, prep func(*ring.SQE, *op)) (int, error) {
 	var o *op
 	var err error
-	if dl, ok := ctx.Deadline(); ok {
+	dl, linked := ctx.Deadline()
+	if linked {
 		o, err = l.startLinked(prep, unix.NsecToTimespec(max(int64(time.Until(dl)), 1)))
 	} else {
 		o, err = l.start(prep)
@@ -114,12 +121,23 @@ func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
 		return 0, err
 	}
 	defer l.release(o)
+	if f != nil && f.isClosing() {
+		l.cancel(o)
+	}
 	asked := o.wait(ctx, nil)
 	if o.res == -int32(syscall.ECANCELED) {
-		if !asked { // the linked timeout fired
+		switch {
+		case asked:
+			return 0, l.cancelCause(ctx)
+		case f != nil && f.isClosing():
+			return 0, errClosedFD
+		case l.isClosing():
+			return 0, ErrClosed
+		case linked: // the LINK_TIMEOUT fired
 			return 0, context.DeadlineExceeded
+		default:
+			return 0, errCancelled
 		}
-		return 0, l.cancelCause(ctx)
 	}
 	return o.result()
 }
