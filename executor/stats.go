@@ -15,6 +15,9 @@ type Stats struct {
 	SQFullWaits uint64  // times a full SQ made a submitter flush first
 	CQOverflows uint64  // times the kernel held completions back (CQ full) and they were flushed
 	CQDropped   uint64  // CQEs the kernel dropped (should stay 0)
+
+	SplicedBytes  uint64 // bytes Conn.ReadFrom/WriteTo moved with SPLICE, in the kernel
+	FilterDropped uint64 // connections and datagrams dropped by filters (io_uring backend)
 }
 
 // Stats returns the executor's counters, summed over its loops.
@@ -37,6 +40,8 @@ func (e *Executor) Stats() Stats {
 		s.Cancels += l.stats.cancels.Load()
 		s.Stale += l.stats.stale.Load()
 		s.SQFullWaits += l.stats.sqFullWaits.Load()
+		s.SplicedBytes += l.net.spliced.Load()
+		s.FilterDropped += l.net.dropped.Load()
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Submitted) / float64(s.Batches)

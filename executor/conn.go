@@ -1,0 +1,563 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a stream connection (TCP or Unix) on io_uring, as Listener.Accept
+// and Executor.Dial return it: a net.Conn, plus CloseWrite, CloseRead,
+// ReadFrom and WriteTo. It is safe for one reader, one writer and a
+// concurrent Close, and for any other concurrent use net.Conn allows.
+//
+// Reading uses one multishot receive into the loop's provided buffers, armed
+// by the first Read: data that has arrived is queued, and Read copies it out
+// without a system call. A connection holding more than a few buffers unread
+// stops receiving until Read catches up. Each Write is one SEND (more if the
+// kernel takes only part), batched with everything else the loop submits.
+type Conn struct {
+	l    *loop
+	fd   *sysFD
+	net  string
+	ctx  context.Context // done once Close begins; cuts blocked calls short
+	stop context.CancelFunc
+
+	rmu      sync.Mutex // one Read (or WriteTo) at a time
+	wmu      sync.Mutex // one Write (or ReadFrom) at a time
+	rdl, wdl deadline
+
+	// Receive state. A receive's onCQE takes mu with the loop locked, so mu
+	// is never held while taking the loop's lock.
+	mu       sync.Mutex
+	closed   bool
+	rq       []recvBuf // filled buffers not yet read, oldest first
+	rqHead   int
+	br       *ring.BufRing // the loop's, once a receive was armed
+	armed    bool          // the multishot receive is in flight
+	recvOp   *op           // the multishot receive (in flight or ended), not yet released
+	recvUD   uint64        // its user data (written and read with the loop locked)
+	capped   bool          // its cancellation was asked: rq is full
+	noBufs   bool          // it ended for want of buffers: receive into the caller's buffer
+	eof      bool
+	rerr     syscall.Errno // the error that ended receiving
+	waiting  bool          // a Read sleeps on wake
+	wake     chan struct{}
+	onRecvFn func(res int32, flags uint32)
+
+	isClosed atomic.Bool // closed, for checks without mu
+
+	addrMu       sync.Mutex
+	laddr, raddr net.Addr
+}
+
+// recvBuf is a provided buffer holding n unread bytes from off.
+type recvBuf struct {
+	id     uint16
+	off, n int
+}
+
+// maxSend caps one SEND's length (the kernel's limit for one call is about 2 GiB).
+const maxSend = 1 << 30
+
+func newConn(l *loop, fd int, network string) *Conn {
+	ctx, stop := context.WithCancel(context.Background())
+	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	c.onRecvFn = c.onRecv
+	return c
+}
+
+// Read reads what has arrived, waiting for data if there is none. It
+// returns io.EOF once the peer has shut down its side and everything it sent
+// has been read.
+func (c *Conn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	return c.read(p)
+}
+
+// read is Read for a caller holding rmu.
+func (c *Conn) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		if c.isClosed.Load() {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		return 0, nil
+	}
+	for {
+		if c.rdl.passed() {
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		if c.rqHead < len(c.rq) {
+			n := c.takeLocked(p)
+			rearm := !c.armed && c.rqHead == len(c.rq) && c.rerr == 0 && !c.eof
+			c.mu.Unlock()
+			if rearm {
+				c.arm() // a failure shows at the next Read
+			}
+			return n, nil
+		}
+		if c.rerr != 0 {
+			errno := c.rerr
+			c.mu.Unlock()
+			return 0, c.opError("read", os.NewSyscallError("read", errno))
+		}
+		if c.eof {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		if !c.armed {
+			direct := c.noBufs
+			c.mu.Unlock()
+			if direct {
+				return c.recvInto(p)
+			}
+			if err := c.arm(); err == errNoBufRing {
+				return c.recvInto(p)
+			} else if err != nil {
+				return 0, c.opError("read", err)
+			}
+			continue
+		}
+		c.waiting = true
+		c.mu.Unlock()
+		c.l.reapReady() // what the kernel finished may be for us
+		select {
+		case <-c.wake:
+		case <-c.rdl.done():
+		case <-c.ctx.Done():
+		}
+	}
+}
+
+// takeLocked copies queued data into p and hands drained buffers back.
+func (c *Conn) takeLocked(p []byte) int {
+	var ids [16]uint16
+	k, n := 0, 0
+	for n < len(p) && c.rqHead < len(c.rq) {
+		b := &c.rq[c.rqHead]
+		m := copy(p[n:], c.br.Buf(b.id)[b.off:b.off+b.n])
+		n += m
+		b.off += m
+		b.n -= m
+		if b.n == 0 {
+			c.rqHead++
+			ids[k] = b.id
+			if k++; k == len(ids) {
+				c.l.net.recycle(ids[:k], true)
+				k = 0
+			}
+		}
+	}
+	if c.rqHead == len(c.rq) {
+		c.rq, c.rqHead = c.rq[:0], 0
+	}
+	c.l.net.recycle(ids[:k], true)
+	return n
+}
+
+// dropQueueLocked hands every queued buffer back unread (Close).
+func (c *Conn) dropQueueLocked() {
+	var ids [16]uint16
+	k := 0
+	for _, b := range c.rq[c.rqHead:] {
+		ids[k] = b.id
+		if k++; k == len(ids) {
+			c.l.net.recycle(ids[:k], true)
+			k = 0
+		}
+	}
+	c.l.net.recycle(ids[:k], true)
+	c.rq, c.rqHead = nil, 0
+}
+
+var errNoBufRing = errors.New("no provided-buffer ring")
+
+// arm starts the multishot receive, first releasing the one that ended.
+// The caller holds rmu. errNoBufRing: the loop has no buffer ring.
+func (c *Conn) arm() error {
+	c.mu.Lock()
+	old := c.recvOp
+	c.recvOp = nil
+	c.mu.Unlock()
+	if old != nil {
+		c.endRecv(old)
+	}
+	br := c.l.bufRing()
+	if br == nil {
+		if c.l.isClosing() {
+			return ErrClosed
+		}
+		return errNoBufRing
+	}
+	if !c.fd.acquire() {
+		return net.ErrClosed
+	}
+	c.mu.Lock()
+	c.br = br
+	c.armed, c.capped, c.noBufs = true, false, false
+	c.mu.Unlock()
+	fd := c.fd.fd
+	o, err := c.l.start(func(sqe *ring.SQE, o *op) {
+		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
+		o.onCQE = c.onRecvFn
+		c.recvUD = o.userData()
+	})
+	if err != nil {
+		c.mu.Lock()
+		c.armed = false
+		c.mu.Unlock()
+		c.fd.releaseRef()
+		return err
+	}
+	c.mu.Lock()
+	closed := c.closed
+	if !closed {
+		c.recvOp = o
+	}
+	c.mu.Unlock()
+	if closed { // Close ran meanwhile and may have cancelled before the SQE went out
+		c.l.cancel(o)
+		c.endRecv(o)
+	}
+	return nil
+}
+
+// endRecv waits for the multishot receive's last CQE (it has ended or been
+// cancelled) and releases it and its descriptor reference.
+func (c *Conn) endRecv(o *op) {
+	o.wait(context.Background(), nil)
+	c.l.release(o)
+	c.fd.releaseRef()
+}
+
+// onRecv handles each CQE of the multishot receive, with the loop locked.
+func (c *Conn) onRecv(res int32, flags uint32) {
+	more := flags&ring.CQEFMore != 0
+	c.mu.Lock()
+	switch {
+	case res > 0 && flags&ring.CQEFBuffer != 0:
+		id := uint16(flags >> 16)
+		if c.closed {
+			c.l.net.recycle([]uint16{id}, false)
+			break
+		}
+		c.l.net.lend()
+		c.rq = append(c.rq, recvBuf{id: id, n: int(res)})
+		if more && !c.capped && len(c.rq)-c.rqHead >= connMaxQueued {
+			c.capped = true
+			c.l.cancelFromCQE(c.recvUD)
+		}
+	case res == 0:
+		c.eof = true
+	case res < 0:
+		switch errno := syscall.Errno(-res); errno {
+		case syscall.ENOBUFS:
+			c.noBufs = true
+		case syscall.ECANCELED, syscall.EINTR:
+		default:
+			c.rerr = errno
+		}
+	}
+	if !more {
+		c.armed = false
+	}
+	if c.waiting {
+		c.waiting = false
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	c.mu.Unlock()
+}
+
+// recvInto receives straight into p with one RECV: for when the loop's
+// buffers ran out or there is no buffer ring.
+func (c *Conn) recvInto(p []byte) (int, error) {
+	res, asked, err := c.do(c.rdl.done(), func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
+	if err != nil {
+		return 0, c.opError("read", err)
+	}
+	switch {
+	case res > 0:
+		c.mu.Lock()
+		c.noBufs = false // multishot again at the next Read
+		c.mu.Unlock()
+		return int(res), nil
+	case res == 0:
+		c.mu.Lock()
+		c.eof = true
+		c.mu.Unlock()
+		return 0, io.EOF
+	}
+	return 0, c.errnoError("read", syscall.Errno(-res), asked)
+}
+
+// Write writes all of p, or returns how much it wrote and why it stopped.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.write(p)
+}
+
+// write is Write for a caller holding wmu.
+func (c *Conn) write(p []byte) (int, error) {
+	n := 0
+	for {
+		if c.isClosed.Load() {
+			return n, c.opError("write", net.ErrClosed)
+		}
+		if c.wdl.passed() {
+			return n, c.opError("write", os.ErrDeadlineExceeded)
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		chunk := p[n:min(len(p), n+maxSend)]
+		res, asked, err := c.do(c.wdl.done(), func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
+		if err != nil {
+			return n, c.opError("write", err)
+		}
+		if res < 0 {
+			return n, c.errnoError("write", syscall.Errno(-res), asked)
+		}
+		if res == 0 {
+			return n, c.opError("write", io.ErrShortWrite)
+		}
+		n += int(res)
+	}
+}
+
+// do runs one operation on the connection's descriptor (see runOn).
+func (c *Conn) do(cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
+	return runOn(c.l, c.fd, &c.isClosed, c.ctx, cancel, prep)
+}
+
+// runOn runs one operation on descriptor f through the loop's lifecycle,
+// cut short by ctx (the owner's Close), by cancel (a deadline) or by the
+// executor's Close. It returns the CQE's result, whether cancellation was
+// asked, and an error if the operation could not start. closed is the
+// owner's flag, set before it closes f.
+func runOn(l *loop, f *sysFD, closed *atomic.Bool, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
+	if !f.acquire() {
+		return 0, false, net.ErrClosed
+	}
+	defer f.releaseRef()
+	fd := f.fd
+	o, err := l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+	if err != nil {
+		return 0, false, err
+	}
+	if closed.Load() { // Close's cancellation may have gone out before this SQE
+		l.cancel(o)
+	}
+	asked := o.wait(ctx, cancel)
+	res := o.res
+	l.release(o)
+	return res, asked, nil
+}
+
+// Close closes the connection: blocked and later calls fail with
+// net.ErrClosed, operations in flight are cancelled, unread data is
+// dropped, and the descriptor is closed once the kernel is done with it.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return c.opError("close", net.ErrClosed)
+	}
+	c.closed = true
+	c.isClosed.Store(true)
+	c.dropQueueLocked()
+	o := c.recvOp
+	c.recvOp = nil
+	c.mu.Unlock()
+	c.stop()
+	c.rdl.stop()
+	c.wdl.stop()
+	c.fd.Close() // cancels the receive and anything else in flight
+	if o != nil {
+		c.endRecv(o)
+	}
+	return nil
+}
+
+// CloseWrite shuts down the sending side (SHUT_WR): the peer reads EOF
+// after the data already written, and can still send.
+func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
+
+// CloseRead shuts down the receiving side (SHUT_RD).
+func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
+
+func (c *Conn) shutdown(how int) error {
+	if c.isClosed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	res, asked, err := c.do(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
+	if err != nil {
+		return c.opError("close", err)
+	}
+	if res < 0 {
+		return c.errnoError("close", syscall.Errno(-res), asked)
+	}
+	return nil
+}
+
+// LocalAddr returns the local address (*net.TCPAddr or *net.UnixAddr).
+func (c *Conn) LocalAddr() net.Addr {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	if c.laddr == nil {
+		c.laddr = c.lookupAddr(unix.Getsockname)
+	}
+	return c.laddr
+}
+
+// RemoteAddr returns the peer's address (*net.TCPAddr or *net.UnixAddr).
+func (c *Conn) RemoteAddr() net.Addr {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	if c.raddr == nil {
+		c.raddr = c.lookupAddr(unix.Getpeername)
+	}
+	return c.raddr
+}
+
+// lookupAddr asks the kernel for an address of the socket; if it no longer
+// can (closed, reset), it returns the zero address of the right type.
+func (c *Conn) lookupAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
+	if c.fd.acquire() {
+		sa, err := get(c.fd.fd)
+		c.fd.releaseRef()
+		if a := netAddrOf(c.net, sa); err == nil && a != nil {
+			return a
+		}
+	}
+	if c.net == "unix" {
+		return &net.UnixAddr{Net: "unix"}
+	}
+	return &net.TCPAddr{}
+}
+
+// SetDeadline sets the read and write deadlines. Calls blocked now and
+// later fail once it passes, with an error for which
+// errors.Is(err, os.ErrDeadlineExceeded) holds; the zero time removes it.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.isClosed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read (see SetDeadline).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.isClosed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write (see SetDeadline).
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.isClosed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}
+
+// opError wraps err as net does: a *net.OpError naming the operation and
+// the addresses already known.
+func (c *Conn) opError(op string, err error) error {
+	c.addrMu.Lock()
+	src, dst := c.laddr, c.raddr
+	c.addrMu.Unlock()
+	return &net.OpError{Op: op, Net: c.net, Source: src, Addr: dst, Err: netError(err)}
+}
+
+// errnoError turns a failed CQE into the caller's error.
+func (c *Conn) errnoError(op string, errno syscall.Errno, asked bool) error {
+	return c.opError(op, c.cause(op, errno, asked))
+}
+
+// cause names why an operation failed. A cancellation names its cause:
+// Close, the executor's Close, or the deadline.
+func (c *Conn) cause(call string, errno syscall.Errno, asked bool) error {
+	if errno == syscall.ECANCELED || (asked && errno == syscall.EINTR) {
+		switch {
+		case c.isClosed.Load():
+			return net.ErrClosed
+		case c.l.isClosing():
+			return errExecutorClosed{}
+		case asked:
+			return os.ErrDeadlineExceeded
+		}
+	}
+	return os.NewSyscallError(call, errno)
+}
+
+// netError maps the executor's internal errors to what net users test for.
+func netError(err error) error {
+	switch {
+	case err == errClosedFD:
+		return net.ErrClosed
+	case errors.Is(err, ErrClosed):
+		return errExecutorClosed{}
+	}
+	return err
+}
+
+// errExecutorClosed is the error of network calls cut short by the
+// executor's Close: it is both net.ErrClosed and ErrClosed to errors.Is.
+type errExecutorClosed struct{}
+
+func (errExecutorClosed) Error() string { return "use of closed network connection (executor closed)" }
+
+func (errExecutorClosed) Is(target error) bool { return target == net.ErrClosed || target == ErrClosed }
+
+// cancelFromCQE asks the kernel to cancel the op with user data ud, from an
+// onCQE: the loop is locked and its CQ being reaped, so it only queues the
+// request (if the SQ has no room, a goroutine submits it). A stale ud
+// matches nothing.
+func (l *loop) cancelFromCQE(ud uint64) {
+	if sqe, err := l.r.GetSQE(); err == nil {
+		sqe.PrepCancel(ud, 0)
+		sqe.UserData = udIgnore
+		l.stats.cancels.Add(1)
+		l.queueLocked()
+		return
+	}
+	go func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.closed {
+			return
+		}
+		if sqe, err := l.sqeLocked(); err == nil {
+			sqe.PrepCancel(ud, 0)
+			sqe.UserData = udIgnore
+			l.stats.cancels.Add(1)
+			l.queueLocked()
+		}
+	}()
+}
+
+var _ net.Conn = (*Conn)(nil)

@@ -1,0 +1,118 @@
+package executor
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"syscall"
+	"unsafe"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// Dial connects to address on a TCP ("tcp", "tcp4", "tcp6") or Unix ("unix")
+// network, like net.Dialer.DialContext, and returns a *Conn. The socket is
+// made with socket(2) and connected by a CONNECT operation on io_uring; a
+// deadline of ctx is enforced by the kernel too (LINK_TIMEOUT). A name with
+// several addresses is tried address by address. With the Go backend
+// (io_uring refused) it returns net.Dialer's connection.
+func (e *Executor) Dial(ctx context.Context, network, address string, opts ...DialOption) (net.Conn, error) {
+	var cfg dialConfig
+	for _, o := range opts {
+		o.applyDial(&cfg)
+	}
+	if e.backend == BackendGo {
+		return goDial(ctx, network, address, &cfg)
+	}
+	k, err := parseNetwork(network, false)
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
+	}
+	var sas []unix.Sockaddr
+	if k.unix {
+		sas = []unix.Sockaddr{&unix.SockaddrUnix{Name: address}}
+	} else {
+		host, port, err := splitHostPortNum(ctx, network, address)
+		if err == nil && host == "" {
+			err = &net.AddrError{Err: "missing host", Addr: address}
+		}
+		var ips []netip.Addr
+		if err == nil {
+			ips, err = lookupHost(ctx, k, host)
+		}
+		if err != nil {
+			return nil, &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
+		}
+		for _, ip := range ips {
+			sas = append(sas, sockaddrOf(netip.AddrPortFrom(ip, port)))
+		}
+	}
+	var first error
+	for _, sa := range sas {
+		c, err := e.dialOne(ctx, network, k, sa, &cfg)
+		if err == nil {
+			return c, nil
+		}
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// dialOne makes a socket and connects it to sa.
+func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa unix.Sockaddr, cfg *dialConfig) (*Conn, error) {
+	raddr := netAddrOf(network, sa)
+	fail := func(err error) error {
+		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: netError(err)}
+	}
+	var family int
+	switch sa.(type) {
+	case *unix.SockaddrInet4:
+		family = unix.AF_INET
+	case *unix.SockaddrInet6:
+		family = unix.AF_INET6
+	default:
+		family = unix.AF_UNIX
+	}
+	var fd int
+	err := inNamespace(cfg.namespace, func() (err error) {
+		if fd, err = unix.Socket(family, k.sockType(), 0); err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fail(err)
+	}
+	if family != unix.AF_UNIX {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go's net does
+	}
+	rsa := new(rawSockaddr)
+	if !rsa.set(sa) {
+		unix.Close(fd)
+		return nil, fail(syscall.EINVAL)
+	}
+	l := e.loop()
+	_, err = l.do(ctx, func(sqe *ring.SQE, _ *op) { sqe.PrepConnect(fd, unsafe.Pointer(&rsa.any), rsa.len) })
+	runtime.KeepAlive(rsa)
+	if err != nil {
+		unix.Close(fd)
+		if errno, ok := err.(syscall.Errno); ok {
+			err = os.NewSyscallError("connect", errno)
+		}
+		return nil, fail(err)
+	}
+	c := newConn(l, fd, network)
+	c.raddr = raddr
+	return c, nil
+}

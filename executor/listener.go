@@ -1,0 +1,434 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// Listener accepts stream connections (TCP or Unix) on io_uring, as Listen
+// returns it. Each socket has one multishot ACCEPT in flight; connections the
+// kernel accepted wait in a queue, and Accept pops one, or waits. A queue
+// grown past acceptQueueMax pauses accepting until Accept drains it (the
+// kernel's backlog holds the rest).
+type Listener struct {
+	e       *Executor
+	net     string
+	socks   []*lnSock
+	addr    net.Addr
+	filter  func(netip.AddrPort) Verdict
+	dropped atomic.Uint64
+	unlink  string // Unix socket path to remove on Close
+	ctx     context.Context
+	stop    context.CancelFunc
+
+	amu sync.Mutex // one Accept at a time
+
+	// Accept state; a socket's onCQE takes mu with its loop locked.
+	mu      sync.Mutex
+	closed  bool
+	queue   []int // accepted descriptors, oldest first
+	qhead   int
+	aerr    syscall.Errno // an accept error not yet reported
+	waiting bool
+	wake    chan struct{}
+}
+
+// lnSock is one listening socket and its multishot accept.
+type lnSock struct {
+	ln     *Listener
+	l      *loop
+	fd     *sysFD
+	armed  bool   // guarded by ln.mu
+	op     *op    // the accept (in flight or ended), not yet released; ln.mu
+	ud     uint64 // its user data (loop lock)
+	capped bool   // its cancellation was asked: the queue is full; ln.mu
+	onCQE  func(res int32, flags uint32)
+}
+
+const acceptQueueMax = 512
+
+// Listen listens on a TCP ("tcp", "tcp4", "tcp6") or Unix ("unix") address,
+// like net.Listen, and returns a *Listener whose connections are *Conn. With
+// the Go backend (io_uring refused) it returns net.Listen's listener, wrapped
+// to apply WithFilter.
+func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Listener, error) {
+	var cfg listenConfig
+	for _, o := range opts {
+		o.applyListen(&cfg)
+	}
+	if cfg.packetFilter != nil {
+		return nil, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
+	}
+	if e.backend == BackendGo {
+		return goListen(network, address, &cfg)
+	}
+	k, err := parseNetwork(network, false)
+	if err != nil {
+		return nil, listenError(network, address, err)
+	}
+	if e.isClosing() {
+		return nil, listenError(network, address, errExecutorClosed{})
+	}
+	n := 1
+	if cfg.reusePort && !k.unix {
+		n = len(e.loops)
+	}
+	var fds []int
+	err = inNamespace(cfg.namespace, func() error {
+		family, sa, v6only, err := streamSockaddr(network, k, address)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < n; i++ {
+			fd, err := bindSocket(family, k, sa, v6only, cfg.reusePort)
+			if err != nil {
+				closeAll(fds)
+				return err
+			}
+			fds = append(fds, fd)
+			if i == 0 && n > 1 { // the others take the port the first got
+				if sa, err = unix.Getsockname(fd); err != nil {
+					closeAll(fds)
+					return os.NewSyscallError("getsockname", err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, listenError(network, address, err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	ln := &Listener{e: e, net: network, filter: cfg.filter, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	for i, fd := range fds {
+		l := e.loop()
+		if n > 1 {
+			l = e.loops[i%len(e.loops)]
+		}
+		s := &lnSock{ln: ln, l: l, fd: newSysFD(l, fd)}
+		s.onCQE = s.onAccept
+		ln.socks = append(ln.socks, s)
+	}
+	if sa, err := unix.Getsockname(fds[0]); err == nil {
+		ln.addr = netAddrOf(network, sa)
+	}
+	if k.unix && !strings.HasPrefix(address, "@") {
+		ln.unlink = address
+	}
+	return ln, nil
+}
+
+// streamSockaddr resolves a stream listener's address.
+func streamSockaddr(network string, k netKind, address string) (int, unix.Sockaddr, bool, error) {
+	if k.unix {
+		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, nil
+	}
+	return listenSockaddr(context.Background(), network, k, address)
+}
+
+// bindSocket makes a socket bound to sa, listening if it is a stream one.
+// TCP listeners get SO_REUSEADDR, as with Go's net, and TCP_NODELAY, which
+// the connections they accept inherit.
+func bindSocket(family int, k netKind, sa unix.Sockaddr, v6only, reusePort bool) (int, error) {
+	fd, err := unix.Socket(family, k.sockType(), 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	fail := func(call string, err error) (int, error) {
+		unix.Close(fd)
+		return -1, os.NewSyscallError(call, err)
+	}
+	if family != unix.AF_UNIX {
+		if k.stream {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+				return fail("setsockopt", err)
+			}
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+				return fail("setsockopt", err)
+			}
+		}
+		if reusePort {
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+				return fail("setsockopt", err)
+			}
+		}
+		if family == unix.AF_INET6 {
+			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(v6only)); err != nil {
+				return fail("setsockopt", err)
+			}
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return fail("bind", err)
+	}
+	if k.stream {
+		if err := unix.Listen(fd, listenBacklog()); err != nil {
+			return fail("listen", err)
+		}
+	}
+	return fd, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// listenBacklog is the kernel's somaxconn, as Go's net uses.
+var listenBacklog = sync.OnceValue(func() int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return 4096
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || n <= 0 {
+		return 4096
+	}
+	return min(n, 1<<16-1)
+})
+
+func listenError(network, address string, err error) error {
+	return &net.OpError{Op: "listen", Net: network, Addr: stringAddr{network, address}, Err: netError(err)}
+}
+
+// stringAddr is a net.Addr for an address not resolved.
+type stringAddr struct{ net, addr string }
+
+func (a stringAddr) Network() string { return a.net }
+func (a stringAddr) String() string  { return a.addr }
+
+func (e *Executor) isClosing() bool {
+	select {
+	case <-e.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// Accept waits for and returns the next connection (a *Conn) that the filter,
+// if any, lets through.
+func (ln *Listener) Accept() (net.Conn, error) {
+	ln.amu.Lock()
+	defer ln.amu.Unlock()
+	var idle [64]*lnSock
+	for {
+		ln.mu.Lock()
+		if ln.closed {
+			ln.mu.Unlock()
+			return nil, ln.opError(net.ErrClosed)
+		}
+		if ln.qhead < len(ln.queue) {
+			fd := ln.queue[ln.qhead]
+			if ln.qhead++; ln.qhead == len(ln.queue) {
+				ln.queue, ln.qhead = ln.queue[:0], 0
+			}
+			ln.mu.Unlock()
+			if c := ln.admit(fd); c != nil {
+				return c, nil
+			}
+			continue
+		}
+		if errno := ln.aerr; errno != 0 {
+			ln.aerr = 0
+			ln.mu.Unlock()
+			return nil, ln.opError(os.NewSyscallError("accept", errno))
+		}
+		n := 0
+		for _, s := range ln.socks {
+			if !s.armed && n < len(idle) {
+				idle[n] = s
+				n++
+			}
+		}
+		if n > 0 {
+			ln.mu.Unlock()
+			for _, s := range idle[:n] {
+				if err := s.arm(); err != nil {
+					return nil, ln.opError(err)
+				}
+			}
+			continue
+		}
+		ln.waiting = true
+		ln.mu.Unlock()
+		for _, s := range ln.socks {
+			s.l.reapReady()
+		}
+		select {
+		case <-ln.wake:
+		case <-ln.ctx.Done():
+		}
+	}
+}
+
+// admit runs the filter on an accepted descriptor and makes it a Conn, or
+// closes it.
+func (ln *Listener) admit(fd int) *Conn {
+	var raddr net.Addr
+	if ln.filter != nil {
+		var ap netip.AddrPort
+		if ln.net != "unix" {
+			sa, err := unix.Getpeername(fd)
+			if err != nil { // gone already
+				unix.Close(fd)
+				return nil
+			}
+			ap, raddr = addrPortOfSockaddr(sa), netAddrOf(ln.net, sa)
+		}
+		if ln.filter(ap) == Drop {
+			unix.Close(fd)
+			ln.dropped.Add(1)
+			ln.socks[0].l.net.dropped.Add(1)
+			return nil
+		}
+	}
+	c := newConn(ln.e.loop(), fd, ln.net)
+	c.raddr = raddr
+	return c
+}
+
+// arm starts the socket's multishot accept, first releasing the one that
+// ended. The caller holds amu.
+func (s *lnSock) arm() error {
+	ln := s.ln
+	ln.mu.Lock()
+	old := s.op
+	s.op = nil
+	ln.mu.Unlock()
+	if old != nil {
+		s.end(old)
+	}
+	if !s.fd.acquire() {
+		return net.ErrClosed
+	}
+	ln.mu.Lock()
+	s.armed, s.capped = true, false
+	ln.mu.Unlock()
+	fd := s.fd.fd
+	o, err := s.l.start(func(sqe *ring.SQE, o *op) {
+		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
+		o.onCQE = s.onCQE
+		s.ud = o.userData()
+	})
+	if err != nil {
+		ln.mu.Lock()
+		s.armed = false
+		ln.mu.Unlock()
+		s.fd.releaseRef()
+		return err
+	}
+	ln.mu.Lock()
+	closed := ln.closed
+	if !closed {
+		s.op = o
+	}
+	ln.mu.Unlock()
+	if closed {
+		s.l.cancel(o)
+		s.end(o)
+	}
+	return nil
+}
+
+// end waits for an accept's last CQE and releases it.
+func (s *lnSock) end(o *op) {
+	o.wait(context.Background(), nil)
+	s.l.release(o)
+	s.fd.releaseRef()
+}
+
+// onAccept handles each CQE of the multishot accept, with the loop locked.
+func (s *lnSock) onAccept(res int32, flags uint32) {
+	ln := s.ln
+	more := flags&ring.CQEFMore != 0
+	ln.mu.Lock()
+	if res >= 0 {
+		if ln.closed {
+			unix.Close(int(res))
+		} else {
+			ln.queue = append(ln.queue, int(res))
+			if more && !s.capped && len(ln.queue)-ln.qhead >= acceptQueueMax {
+				s.capped = true
+				s.l.cancelFromCQE(s.ud)
+			}
+		}
+	} else if errno := syscall.Errno(-res); errno != syscall.ECANCELED && errno != syscall.EINTR {
+		ln.aerr = errno
+	}
+	if !more {
+		s.armed = false
+	}
+	if ln.waiting {
+		ln.waiting = false
+		select {
+		case ln.wake <- struct{}{}:
+		default:
+		}
+	}
+	ln.mu.Unlock()
+}
+
+// Close stops listening: a blocked Accept returns net.ErrClosed, the
+// connections accepted but not yet returned are closed, and a Unix socket's
+// file is removed.
+func (ln *Listener) Close() error {
+	ln.mu.Lock()
+	if ln.closed {
+		ln.mu.Unlock()
+		return ln.opErrorOp("close", net.ErrClosed)
+	}
+	ln.closed = true
+	queued := ln.queue[ln.qhead:]
+	ln.queue, ln.qhead = nil, 0
+	ops := make([]*op, len(ln.socks))
+	for i, s := range ln.socks {
+		ops[i], s.op = s.op, nil
+	}
+	ln.mu.Unlock()
+	ln.stop()
+	closeAll(queued)
+	for i, s := range ln.socks {
+		s.fd.Close()
+		if ops[i] != nil {
+			s.end(ops[i])
+		}
+	}
+	if ln.unlink != "" {
+		unix.Unlink(ln.unlink)
+	}
+	return nil
+}
+
+// Addr returns the address listened on (*net.TCPAddr or *net.UnixAddr).
+func (ln *Listener) Addr() net.Addr { return ln.addr }
+
+// Dropped returns how many connections the filter dropped.
+func (ln *Listener) Dropped() uint64 { return ln.dropped.Load() }
+
+func (ln *Listener) opError(err error) error { return ln.opErrorOp("accept", err) }
+
+func (ln *Listener) opErrorOp(op string, err error) error {
+	return &net.OpError{Op: op, Net: ln.net, Addr: ln.addr, Err: netError(err)}
+}
+
+var _ net.Listener = (*Listener)(nil)

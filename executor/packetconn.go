@@ -1,0 +1,268 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/kasync-go/kasync/ring"
+	"golang.org/x/sys/unix"
+)
+
+// PacketConn is a UDP socket on io_uring, as ListenPacket returns it: a
+// net.PacketConn whose ReadFrom is one RECVMSG and WriteTo one SENDMSG.
+// One ReadFrom and one WriteTo may run at a time (others wait), with a
+// concurrent Close.
+type PacketConn struct {
+	l      *loop
+	fd     *sysFD
+	net    string
+	family int
+	ctx    context.Context // done once Close begins
+	stop   context.CancelFunc
+	laddr  net.Addr
+
+	rmu, wmu sync.Mutex
+	rdl, wdl deadline
+	rx, tx   *msgBuf // the message headers of the read and the write in flight
+
+	filter  func(netip.AddrPort, []byte) Verdict
+	dropped atomic.Uint64
+
+	closed atomic.Bool
+}
+
+// msgBuf holds a msghdr, its iovec and its address on the heap, where the
+// kernel reads and writes them until the operation's completion.
+type msgBuf struct {
+	hdr  unix.Msghdr
+	iov  unix.Iovec
+	name rawSockaddr
+}
+
+// prepare points the header at p and at the address buffer, whose length
+// is the whole buffer (receive) or the address set in it (send).
+func (m *msgBuf) prepare(p []byte, namelen uint32) {
+	m.iov = unix.Iovec{}
+	if len(p) > 0 {
+		m.iov.Base = &p[0]
+	}
+	m.iov.SetLen(len(p))
+	m.hdr = unix.Msghdr{Name: (*byte)(unsafe.Pointer(&m.name.any)), Namelen: namelen, Iov: &m.iov}
+	m.hdr.SetIovlen(1)
+}
+
+// ListenPacket opens a UDP socket ("udp", "udp4", "udp6") bound to address,
+// like net.ListenPacket, and returns a *PacketConn. With the Go backend
+// (io_uring refused) it returns net.ListenPacket's connection, wrapped to
+// apply WithPacketFilter.
+func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (net.PacketConn, error) {
+	var cfg listenConfig
+	for _, o := range opts {
+		o.applyListen(&cfg)
+	}
+	if cfg.filter != nil {
+		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	}
+	if e.backend == BackendGo {
+		return goListenPacket(network, address, &cfg)
+	}
+	k, err := parseNetwork(network, true)
+	if err != nil {
+		return nil, listenError(network, address, err)
+	}
+	if e.isClosing() {
+		return nil, listenError(network, address, errExecutorClosed{})
+	}
+	var fd, family int
+	err = inNamespace(cfg.namespace, func() error {
+		var sa unix.Sockaddr
+		var v6only bool
+		var err error
+		if family, sa, v6only, err = listenSockaddr(context.Background(), network, k, address); err != nil {
+			return err
+		}
+		fd, err = bindSocket(family, k, sa, v6only, cfg.reusePort)
+		return err
+	})
+	if err != nil {
+		return nil, listenError(network, address, err)
+	}
+	l := e.loop()
+	ctx, stop := context.WithCancel(context.Background())
+	pc := &PacketConn{l: l, fd: newSysFD(l, fd), net: network, family: family, ctx: ctx, stop: stop,
+		rx: new(msgBuf), tx: new(msgBuf), filter: cfg.packetFilter}
+	if sa, err := unix.Getsockname(fd); err == nil {
+		pc.laddr = netAddrOf(network, sa)
+	}
+	return pc, nil
+}
+
+// ReadFrom receives one datagram into p (the rest of a longer one is lost)
+// and returns its length and sender (a *net.UDPAddr).
+func (pc *PacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, from, err := pc.ReadFromUDPAddrPort(p)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// ReadFromUDPAddrPort is ReadFrom returning the sender as a netip.AddrPort
+// (IPv4 senders as IPv4 addresses).
+func (pc *PacketConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error) {
+	pc.rmu.Lock()
+	defer pc.rmu.Unlock()
+	m := pc.rx
+	for {
+		if pc.closed.Load() {
+			return 0, netip.AddrPort{}, pc.opError("read", nil, net.ErrClosed)
+		}
+		if pc.rdl.passed() {
+			return 0, netip.AddrPort{}, pc.opError("read", nil, os.ErrDeadlineExceeded)
+		}
+		m.name.any = unix.RawSockaddrAny{}
+		m.prepare(p, unix.SizeofSockaddrAny)
+		res, asked, err := runOn(pc.l, pc.fd, &pc.closed, pc.ctx, pc.rdl.done(),
+			func(sqe *ring.SQE, fd int) { sqe.PrepRecvmsg(fd, &m.hdr, 0) })
+		m.iov.Base = nil
+		if err != nil {
+			return 0, netip.AddrPort{}, pc.opError("read", nil, err)
+		}
+		if res < 0 {
+			return 0, netip.AddrPort{}, pc.errnoError("read", nil, syscall.Errno(-res), asked)
+		}
+		n := int(res)
+		from := addrPortOfSockaddr(m.name.sockaddr())
+		if pc.filter != nil && pc.filter(from, p[:n]) == Drop {
+			pc.dropped.Add(1)
+			pc.l.net.dropped.Add(1)
+			continue
+		}
+		return n, from, nil
+	}
+}
+
+// WriteTo sends p as one datagram to addr (a *net.UDPAddr).
+func (pc *PacketConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || ua == nil {
+		return 0, pc.opError("write", addr, &net.AddrError{Err: "not a UDP address", Addr: addrString(addr)})
+	}
+	return pc.WriteToUDPAddrPort(p, ua.AddrPort())
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "<nil>"
+	}
+	return a.String()
+}
+
+// WriteToUDPAddrPort is WriteTo with the address as a netip.AddrPort.
+func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, error) {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	addr := net.UDPAddrFromAddrPort(to)
+	if pc.closed.Load() {
+		return 0, pc.opError("write", addr, net.ErrClosed)
+	}
+	if pc.wdl.passed() {
+		return 0, pc.opError("write", addr, os.ErrDeadlineExceeded)
+	}
+	ip := to.Addr()
+	switch {
+	case pc.family == unix.AF_INET6 && ip.Is4():
+		ip = netip.AddrFrom16(ip.As16()) // IPv4-mapped, for a dual-stack socket
+	case pc.family == unix.AF_INET && ip.Is4In6():
+		ip = ip.Unmap()
+	case pc.family == unix.AF_INET && !ip.Is4():
+		return 0, pc.opError("write", addr, &net.AddrError{Err: "IPv6 address on an IPv4 socket", Addr: to.String()})
+	}
+	m := pc.tx
+	m.name.set(sockaddrOf(netip.AddrPortFrom(ip, to.Port())))
+	m.prepare(p, m.name.len)
+	res, asked, err := runOn(pc.l, pc.fd, &pc.closed, pc.ctx, pc.wdl.done(),
+		func(sqe *ring.SQE, fd int) { sqe.PrepSendmsg(fd, &m.hdr, unix.MSG_NOSIGNAL) })
+	m.iov.Base = nil
+	if err != nil {
+		return 0, pc.opError("write", addr, err)
+	}
+	if res < 0 {
+		return 0, pc.errnoError("write", addr, syscall.Errno(-res), asked)
+	}
+	return int(res), nil
+}
+
+// Close closes the socket: blocked and later calls fail with net.ErrClosed.
+func (pc *PacketConn) Close() error {
+	if pc.closed.Swap(true) {
+		return pc.opError("close", nil, net.ErrClosed)
+	}
+	pc.stop()
+	pc.rdl.stop()
+	pc.wdl.stop()
+	pc.fd.Close()
+	return nil
+}
+
+// LocalAddr returns the bound address (a *net.UDPAddr).
+func (pc *PacketConn) LocalAddr() net.Addr { return pc.laddr }
+
+// SetDeadline sets the read and write deadlines, with net.Conn's semantics.
+func (pc *PacketConn) SetDeadline(t time.Time) error {
+	if pc.closed.Load() {
+		return pc.opError("set", nil, net.ErrClosed)
+	}
+	pc.rdl.set(t)
+	pc.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for ReadFrom.
+func (pc *PacketConn) SetReadDeadline(t time.Time) error {
+	if pc.closed.Load() {
+		return pc.opError("set", nil, net.ErrClosed)
+	}
+	pc.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for WriteTo.
+func (pc *PacketConn) SetWriteDeadline(t time.Time) error {
+	if pc.closed.Load() {
+		return pc.opError("set", nil, net.ErrClosed)
+	}
+	pc.wdl.set(t)
+	return nil
+}
+
+// Dropped returns how many datagrams the filter dropped.
+func (pc *PacketConn) Dropped() uint64 { return pc.dropped.Load() }
+
+func (pc *PacketConn) opError(op string, addr net.Addr, err error) error {
+	return &net.OpError{Op: op, Net: pc.net, Source: pc.laddr, Addr: addr, Err: netError(err)}
+}
+
+func (pc *PacketConn) errnoError(op string, addr net.Addr, errno syscall.Errno, asked bool) error {
+	if errno == syscall.ECANCELED || (asked && errno == syscall.EINTR) {
+		switch {
+		case pc.closed.Load():
+			return pc.opError(op, addr, net.ErrClosed)
+		case pc.l.isClosing():
+			return pc.opError(op, addr, ErrClosed)
+		case asked:
+			return pc.opError(op, addr, os.ErrDeadlineExceeded)
+		}
+	}
+	return pc.opError(op, addr, os.NewSyscallError(op, errno))
+}
+
+var _ net.PacketConn = (*PacketConn)(nil)
