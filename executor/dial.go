@@ -39,8 +39,11 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 		sas = []unix.Sockaddr{&unix.SockaddrUnix{Name: address}}
 	} else {
 		host, port, err := splitHostPortNum(ctx, network, address)
-		if err == nil && host == "" {
-			err = &net.AddrError{Err: "missing host", Addr: address}
+		if err == nil && host == "" { // the local system, as with net.Dial
+			host = "127.0.0.1"
+			if k.only6 {
+				host = "::1"
+			}
 		}
 		var ips []netip.Addr
 		if err == nil {

@@ -1,10 +1,8 @@
 package executor
 
 import (
-	"context"
 	"sync"
 
-	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,16 +52,6 @@ func (f *sysFD) releaseRef() {
 		unix.Close(f.fd)
 		close(f.closed)
 	}
-}
-
-// do runs one operation on the descriptor; errClosedFD if it is closing.
-// prep gets the raw descriptor to put in the SQE.
-func (f *sysFD) do(ctx context.Context, prep func(sqe *ring.SQE, o *op, fd int)) (int, error) {
-	if !f.acquire() {
-		return 0, errClosedFD
-	}
-	defer f.releaseRef()
-	return f.l.run(ctx, f, func(sqe *ring.SQE, o *op) { prep(sqe, o, f.fd) })
 }
 
 // Close marks the descriptor closing, cancels every operation on it, and

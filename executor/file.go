@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
@@ -179,31 +178,18 @@ func (f *File) pathErr(op string, err error) error {
 // prep gets the descriptor to put in the SQE.
 func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd int)) (int, error) {
 	s := f.sfd
-	if !s.acquire() {
-		return 0, f.pathErr(name, os.ErrClosed)
-	}
-	defer s.releaseRef()
-	l, fd := s.l, s.fd
 	for {
-		var o *op
-		var err error
-		dl, hasDL := ctx.Deadline()
-		if hasDL {
-			o, err = l.startLinked(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) },
-				unix.NsecToTimespec(max(int64(time.Until(dl)), 1)))
-		} else {
-			o, err = l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+		out, err := s.l.exec(ctx, s, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
+		if err == errClosedFD {
+			err = os.ErrClosed
 		}
 		if err != nil {
 			return 0, f.pathErr(name, err)
 		}
-		asked := f.waitOp(ctx, o)
-		res := o.res
-		l.release(o)
-		if res >= 0 {
-			return int(res), nil
+		if out.res >= 0 {
+			return int(out.res), nil
 		}
-		err = f.opErr(ctx, name, syscall.Errno(-res), asked, hasDL)
+		err = f.opErr(ctx, name, syscall.Errno(-out.res), out.asked, out.linked)
 		if err == errInterrupted {
 			continue // interrupted, not cancelled: retry, as os does
 		}
@@ -238,22 +224,6 @@ func (f *File) opErr(ctx context.Context, name string, errno syscall.Errno, aske
 	return f.pathErr(name, errno)
 }
 
-// waitOp waits for o's terminal CQE, cut short by ctx or Close. With a ctx
-// that is never done it is a plain channel receive, the cheapest wait: Close
-// of the file then reaches o through the ASYNC_CANCEL of every op on the
-// descriptor that it submits, which is queued after o unless Close began
-// before o was started, and that case is caught here.
-func (f *File) waitOp(ctx context.Context, o *op) (asked bool) {
-	if ctx.Done() != nil {
-		return o.wait(ctx, f.closing)
-	}
-	if f.isClosing() {
-		o.l.cancel(o)
-		o.wait(context.Background(), nil)
-		return true
-	}
-	return o.wait(context.Background(), nil)
-}
 
 // ReadAt reads len(p) bytes at off, like os.File.ReadAt: it returns fewer
 // only with an error, io.EOF at the end of the file. Safe from many

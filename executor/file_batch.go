@@ -179,9 +179,13 @@ func (f *File) batch(ctx context.Context, n int, name string, want func(i int) b
 	defer s.releaseRef()
 	l, fd := s.l, s.fd
 	started, err := l.startBatch(ops, func(k int, sqe *ring.SQE, _ *op) { prep(idx[k], sqe, fd) })
+	closing := s.isClosing() // Close's cancellation may have gone out before these
 	for k := range started {
 		o := ops[k]
-		asked := f.waitOp(ctx, o)
+		if closing {
+			l.cancel(o)
+		}
+		asked := o.wait(ctx, nil)
 		res := o.res
 		l.release(o)
 		if res >= 0 {

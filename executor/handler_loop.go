@@ -145,6 +145,9 @@ func (l *hloop) setup() error {
 	cfg := l.cfg
 	entries := cfg.entries
 	base := append([]ring.Option{ring.WithCQSize(8 * entries), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
+	if cfg.keepP {
+		base = append(base, ring.WithRawEnter())
+	}
 	var err error
 	for _, extra := range [][]ring.Option{
 		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag(), ring.WithNoSQArray()},

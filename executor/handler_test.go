@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -612,8 +613,8 @@ func TestServeShutdown(t *testing.T) {
 			default:
 				t.Fatal("server not stopped")
 			}
-			if h.closed.Load() != 2 {
-				t.Fatalf("OnClose called %d times", h.closed.Load())
+			if h.closed.Load() != h.opened.Load() { // (probes may have been accepted too)
+				t.Fatalf("OnClose called %d times for %d connections", h.closed.Load(), h.opened.Load())
 			}
 		})
 	}
@@ -766,6 +767,70 @@ func TestServeAsyncWriteAndDo(t *testing.T) {
 	}
 	if err := hc.Do(func(*HConn) {}); err != net.ErrClosed {
 		t.Fatalf("Do on a closed connection: %v", err)
+	}
+}
+
+// Writev queues its buffers in order; Stats may be called from handlers on
+// every loop at once without the loops waiting for each other.
+func TestServeWritevAndStatsFromHandlers(t *testing.T) {
+	e := newTestExecutor(t)
+	var s *Server
+	var ready sync.WaitGroup
+	ready.Add(1)
+	h := &hFuncs{data: func(c *HConn, d []byte) int {
+		ready.Wait()
+		st := s.Stats()
+		c.Writev([][]byte{[]byte("<"), d, fmt.Appendf(nil, ">%d;", min(st.Loops, 2))})
+		return len(d)
+	}}
+	s = hServe(t, e, h, ServeLoops(2))
+	ready.Done()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := hDial(t, s)
+			for range 50 {
+				c.Write([]byte("x"))
+				got := make([]byte, 5)
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadFull(c, got); err != nil || string(got) != "<x>2;" {
+					t.Errorf("%q %v", got, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// With ServeKeepP and GOMAXPROCS=1 the loop holds the only P while it
+// waits; other goroutines, timers and the garbage collector still get to
+// run (the scheduler preempts the loop), and the server works and stops.
+func TestServeKeepP(t *testing.T) {
+	e := newTestExecutor(t)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	h := &hFuncs{}
+	s, err := e.Serve("tcp", "127.0.0.1:0", h, ServeLoops(1), ServeKeepP(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hDial(t, s)
+	hRoundTrip(t, c, []byte("hello"))
+	time.Sleep(20 * time.Millisecond) // the loop now waits, idle
+	start := time.Now()
+	time.Sleep(time.Millisecond)
+	runtime.GC()
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("a sleep and a GC took %v beside an idle loop", d)
+	}
+	for range 10 { // each waits for the client goroutine's turn on the P
+		hRoundTrip(t, c, []byte("again"))
+	}
+	s.Close()
+	if h.closed.Load() != 1 {
+		t.Fatal("connection not closed")
 	}
 }
 
@@ -925,7 +990,7 @@ func TestServeFallsBackWithoutBundles(t *testing.T) {
 
 func TestServeBadOptions(t *testing.T) {
 	e := newTestExecutor(t)
-	for _, o := range []ServeOption{ServeLoops(0), ServeBuffers(4096, 3), ServeOutputLimit(0)} {
+	for _, o := range []ServeOption{ServeLoops(0), ServeBuffers(4096, 3), ServeBuffers(0, 64), ServeBuffers(4096, 0), ServeOutputLimit(0)} {
 		if s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, o); err == nil {
 			s.Close()
 			t.Fatal("bad option accepted")
@@ -933,5 +998,53 @@ func TestServeBadOptions(t *testing.T) {
 	}
 	if _, err := e.Serve("udp", "127.0.0.1:0", &hFuncs{}); err == nil {
 		t.Fatal("udp accepted")
+	}
+}
+
+// Many connections at once, random chunk sizes, a small buffer ring: bundles
+// wrap around the ring's end, incremental buffers are shared between
+// connections, receives run out of buffers. Every byte must come back in
+// order on its own connection.
+func TestServeStressModes(t *testing.T) {
+	e := newTestExecutor(t)
+	for _, mode := range hModes {
+		for _, bufs := range [][2]int{{1024, 16}, {4096, 4}} {
+			t.Run(fmt.Sprintf("%v-%dx%d", mode, bufs[1], bufs[0]), func(t *testing.T) {
+				s := hServe(t, e, &hFuncs{}, ServeLoops(2), ServeRecvMode(mode), ServeBuffers(bufs[0], bufs[1]))
+				var wg sync.WaitGroup
+				for i := range 32 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						c := hDial(t, s)
+						rng := rand.New(rand.NewPCG(uint64(i), 7))
+						msg := make([]byte, 256<<10)
+						for j := range msg {
+							msg[j] = byte(rng.Uint32())
+						}
+						c.SetDeadline(time.Now().Add(20 * time.Second))
+						go func() {
+							for rest := msg; len(rest) > 0; {
+								n := min(len(rest), 1+rng.IntN(9000))
+								if _, err := c.Write(rest[:n]); err != nil {
+									return
+								}
+								rest = rest[n:]
+							}
+						}()
+						got := make([]byte, len(msg))
+						if _, err := io.ReadFull(c, got); err != nil {
+							t.Errorf("conn %d: %v", i, err)
+							return
+						}
+						if !bytes.Equal(got, msg) {
+							t.Errorf("conn %d: echo differs", i)
+						}
+					}()
+				}
+				wg.Wait()
+				t.Logf("%+v", s.Stats())
+			})
+		}
 	}
 }

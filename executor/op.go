@@ -106,9 +106,54 @@ func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
 	return l.run(ctx, nil, prep)
 }
 
-// run is do for an op on descriptor f (nil: none). An op that starts while
-// f begins to close is cancelled like those already in flight on f.
+// run is do for an op on descriptor f (nil: none).
 func (l *loop) run(ctx context.Context, f *sysFD, prep func(*ring.SQE, *op)) (int, error) {
+	out, err := l.exec(ctx, f, nil, prep)
+	if err != nil {
+		return 0, err
+	}
+	if out.res == -int32(syscall.ECANCELED) {
+		switch {
+		case out.asked:
+			return 0, l.cancelCause(ctx)
+		case f != nil && f.isClosing():
+			return 0, errClosedFD
+		case l.isClosing():
+			return 0, ErrClosed
+		case out.linked: // the LINK_TIMEOUT fired
+			return 0, context.DeadlineExceeded
+		default:
+			return 0, errCancelled
+		}
+	}
+	if out.res < 0 {
+		return 0, syscall.Errno(-out.res)
+	}
+	return int(out.res), nil
+}
+
+// outcome is how one operation ended.
+type outcome struct {
+	res    int32 // the terminal CQE's result: a count, or -errno
+	asked  bool  // the caller's ctx or cancel channel asked to cancel it
+	linked bool  // ctx's deadline went with it as a LINK_TIMEOUT
+}
+
+// exec is the one way an operation runs from start to end; every layer
+// (timers, files, net, splice) goes through it. With f, it holds a reference
+// on the descriptor for the op's whole life, and an op that starts while f
+// begins to close is cancelled like those already in flight on f. If ctx has
+// a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx and cancel cut
+// the wait short by cancelling the op, and exec still waits for its terminal
+// CQE before releasing its slot. prep fills in the SQE (f's descriptor is
+// f.fd). The error is only for an op that could not start.
+func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, prep func(*ring.SQE, *op)) (outcome, error) {
+	if f != nil {
+		if !f.acquire() {
+			return outcome{}, errClosedFD
+		}
+		defer f.releaseRef()
+	}
 	var o *op
 	var err error
 	dl, linked := ctx.Deadline()
@@ -118,28 +163,14 @@ func (l *loop) run(ctx context.Context, f *sysFD, prep func(*ring.SQE, *op)) (in
 		o, err = l.start(prep)
 	}
 	if err != nil {
-		return 0, err
+		return outcome{}, err
 	}
 	defer l.release(o)
 	if f != nil && f.isClosing() {
 		l.cancel(o)
 	}
-	asked := o.wait(ctx, nil)
-	if o.res == -int32(syscall.ECANCELED) {
-		switch {
-		case asked:
-			return 0, l.cancelCause(ctx)
-		case f != nil && f.isClosing():
-			return 0, errClosedFD
-		case l.isClosing():
-			return 0, ErrClosed
-		case linked: // the LINK_TIMEOUT fired
-			return 0, context.DeadlineExceeded
-		default:
-			return 0, errCancelled
-		}
-	}
-	return o.result()
+	asked := o.wait(ctx, cancel)
+	return outcome{res: o.res, asked: asked, linked: linked}, nil
 }
 
 // cancelCause names why a wait was cut short.

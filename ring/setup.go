@@ -48,6 +48,7 @@ type config struct {
 	p          Params
 	noFeatures uint32
 	noOps      []Op
+	rawEnter   bool
 }
 
 // WithSQPoll starts a kernel thread that polls the SQ, so submitting needs no
@@ -104,6 +105,14 @@ func WithAttachWQ(fd int) Option {
 	return func(c *config) { c.p.Flags |= SetupAttachWQ; c.p.WQFd = uint32(fd) }
 }
 
+// WithRawEnter makes io_uring_enter a raw system call, without the Go
+// scheduler's bookkeeping: a goroutine waiting in it keeps its P instead of
+// the scheduler handing the P to another thread and back around every wait.
+// It is for an event loop on a goroutine locked to its thread, in a process
+// that exists to run it: other goroutines get that P only when the scheduler
+// preempts the loop (about every 10 ms).
+func WithRawEnter() Option { return func(c *config) { c.rawEnter = true } }
+
 // WithFlags ORs raw IORING_SETUP_* flags in.
 func WithFlags(flags uint32) Option { return func(c *config) { c.p.Flags |= flags } }
 
@@ -122,6 +131,7 @@ type Ring struct {
 	fd         int
 	enterFd    int    // fd, or the registered ring index
 	enterFlags uint32 // enterRegisteredRing once the ring fd is registered
+	rawEnter   bool   // WithRawEnter
 	params     Params
 	noOps      [256]bool
 	probed     *[256]bool // Supports answers, once probed
@@ -171,7 +181,7 @@ func New(entries uint32, opts ...Option) (*Ring, error) {
 	if entries == 0 || (entries > MaxEntries && c.p.Flags&SetupClamp == 0) {
 		return nil, fmt.Errorf("ring: entries %d out of range 1..%d: %w", entries, MaxEntries, syscall.EINVAL)
 	}
-	r := &Ring{params: c.p}
+	r := &Ring{params: c.p, rawEnter: c.rawEnter}
 	fd, _, errno := unix.Syscall(unix.SYS_IO_URING_SETUP, uintptr(entries), uintptr(unsafe.Pointer(&r.params)), 0)
 	if errno != 0 {
 		return nil, setupError(errno)

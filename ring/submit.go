@@ -105,8 +105,15 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 // are part of normal operation and must not allocate.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
 	r.stats.Enters++
-	n, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
-		uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+	var n uintptr
+	var errno syscall.Errno
+	if r.rawEnter {
+		n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
+			uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+	} else {
+		n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
+			uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
+	}
 	if errno != 0 {
 		if errno == syscall.EBUSY || errno == syscall.EAGAIN {
 			r.stats.Busy++

@@ -35,7 +35,9 @@ func serveHandler(ctx context.Context, addr string, loops int, ready func(net.Ad
 		return err
 	}
 	defer e.Close()
-	srv, err := e.Serve("tcp", addr, echoHandler{}, executor.ServeLoops(loops))
+	// This process exists to serve: the loops keep their Ps while they wait
+	// (see ServeKeepP), sparing a thread hand-off per loop turn.
+	srv, err := e.Serve("tcp", addr, echoHandler{}, executor.ServeLoops(loops), executor.ServeKeepP(true))
 	if err != nil {
 		return err
 	}

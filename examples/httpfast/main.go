@@ -39,7 +39,9 @@ func run(ctx context.Context, addr string, loops int) error {
 		return err
 	}
 	defer e.Close()
-	srv, err := e.Serve("tcp", addr, newServer(), executor.ServeLoops(loops))
+	// This process exists to serve: the loops keep their Ps while they wait
+	// (see ServeKeepP), sparing a thread hand-off per loop turn.
+	srv, err := e.Serve("tcp", addr, newServer(), executor.ServeLoops(loops), executor.ServeKeepP(true))
 	if err != nil {
 		return err
 	}

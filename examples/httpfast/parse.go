@@ -36,100 +36,102 @@ type Request struct {
 	ContentLength  int
 	Body           []byte
 	KeepAlive      bool // the connection stays open after the response
-
-	headers [maxHeaders]Header
 }
 
-// Parse parses the request at the start of b into r and returns its length
-// (head and body), so that the next request starts at b[n:]. It returns
-// ErrIncomplete if b holds only part of a request, and another error if the
-// request cannot be served. Lines may end in CRLF or a bare LF.
-func Parse(b []byte, r *Request) (n int, err error) {
-	r.Headers = r.headers[:0]
-	r.ContentLength = 0
-	r.Body = nil
+// Parse parses the request at the start of b and returns it with its length
+// (head and body), so that the next request starts at b[n:]. The headers go
+// to headers[:0]; with room for maxHeaders there (e.g. an array on the
+// caller's stack) Parse allocates nothing. It returns ErrIncomplete if b
+// holds only part of a request, and another error if the request cannot be
+// served. Lines may end in CRLF or a bare LF.
+//
+// (A Request is returned rather than filled in through a pointer: a store
+// through a pointer parameter would make the compiler move the caller's
+// header array to the heap.)
+func Parse(b []byte, headers []Header) (req Request, n int, err error) {
+	req.Headers = headers[:0]
 	// Request line: METHOD SP TARGET SP HTTP/1.x
 	line, rest, ok := nextLine(b)
 	if !ok {
-		return 0, incomplete(b)
+		return Request{}, 0, incomplete(b)
 	}
 	// Leading empty lines are skipped (RFC 9112, 2.2), within the head limit.
 	for len(line) == 0 {
 		if line, rest, ok = nextLine(rest); !ok {
-			return 0, incomplete(b)
+			return Request{}, 0, incomplete(b)
 		}
 	}
 	sp := indexByte(line, ' ')
 	if sp <= 0 || !isToken(line[:sp]) {
-		return 0, ErrMalformed
+		return Request{}, 0, ErrMalformed
 	}
-	r.Method = line[:sp]
+	req.Method = line[:sp]
 	line = line[sp+1:]
 	sp = indexByte(line, ' ')
 	if sp <= 0 {
-		return 0, ErrMalformed
+		return Request{}, 0, ErrMalformed
 	}
-	r.Target = line[:sp]
-	for _, c := range r.Target {
+	req.Target = line[:sp]
+	for _, c := range req.Target {
 		if c <= ' ' || c == 0x7f {
-			return 0, ErrMalformed
+			return Request{}, 0, ErrMalformed
 		}
 	}
 	proto := line[sp+1:]
 	if len(proto) != 8 || string(proto[:7]) != "HTTP/1." || proto[7] < '0' || proto[7] > '9' {
-		return 0, ErrMalformed
+		return Request{}, 0, ErrMalformed
 	}
-	r.Minor = int(proto[7] - '0')
-	r.KeepAlive = r.Minor >= 1
+	req.Minor = int(proto[7] - '0')
+	req.KeepAlive = req.Minor >= 1
 
 	sawLength := false
 	for {
 		if line, rest, ok = nextLine(rest); !ok {
-			return 0, incomplete(b)
+			return Request{}, 0, incomplete(b)
 		}
 		if len(line) == 0 {
 			break
 		}
 		colon := indexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
-			return 0, ErrMalformed // also rejects obsolete line folding
+			return Request{}, 0, ErrMalformed // also rejects obsolete line folding
 		}
-		if len(r.Headers) == maxHeaders {
-			return 0, ErrTooLarge
+		if len(req.Headers) == maxHeaders {
+			return Request{}, 0, ErrTooLarge
 		}
 		h := Header{Name: line[:colon], Value: trimOWS(line[colon+1:])}
 		for _, c := range h.Value {
 			if (c < ' ' && c != '\t') || c == 0x7f {
-				return 0, ErrMalformed
+				return Request{}, 0, ErrMalformed
 			}
 		}
-		r.Headers = append(r.Headers, h)
+		req.Headers = append(req.Headers, h)
 		switch {
 		case equalFold(h.Name, "content-length"):
 			v, ok := parseLength(h.Value)
-			if !ok || (sawLength && v != r.ContentLength) {
-				return 0, ErrMalformed
+			if !ok || (sawLength && v != req.ContentLength) {
+				return Request{}, 0, ErrMalformed
 			}
-			r.ContentLength, sawLength = v, true
+			req.ContentLength, sawLength = v, true
 		case equalFold(h.Name, "transfer-encoding"):
-			return 0, ErrUnsupported
+			return Request{}, 0, ErrUnsupported
 		case equalFold(h.Name, "connection"):
 			if hasToken(h.Value, "close") {
-				r.KeepAlive = false
+				req.KeepAlive = false
 			} else if hasToken(h.Value, "keep-alive") {
-				r.KeepAlive = true
+				req.KeepAlive = true
 			}
 		}
 	}
 	head := len(b) - len(rest)
-	if r.ContentLength > maxBody {
-		return 0, ErrTooLarge
+	if req.ContentLength > maxBody {
+		return Request{}, 0, ErrTooLarge
 	}
-	if len(rest) < r.ContentLength {
-		return 0, ErrIncomplete
+	if len(rest) < req.ContentLength {
+		return Request{}, 0, ErrIncomplete
 	}
-	r.Body = rest[:r.ContentLength:r.ContentLength]
-	return head + r.ContentLength, nil
+	req.Body = rest[:req.ContentLength:req.ContentLength]
+	return req, head + req.ContentLength, nil
 }
 
 // incomplete tells a head still arriving from one over the limit.

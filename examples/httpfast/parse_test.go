@@ -56,8 +56,7 @@ func TestParse(t *testing.T) {
 		{in: "GET / HTTP/1.1\r\nHost: x\r\n", err: ErrIncomplete},
 		{in: "GET / HTTP/1.1\r\nX: " + string(bytes.Repeat([]byte("x"), maxHead)), err: ErrTooLarge},
 	} {
-		var r Request
-		n, err := Parse([]byte(tc.in), &r)
+		r, n, err := Parse([]byte(tc.in), nil)
 		if err != tc.err || n != tc.n {
 			t.Errorf("Parse(%q) = %d, %v; want %d, %v", tc.in, n, err, tc.n, tc.err)
 			continue
@@ -75,8 +74,7 @@ func TestParse(t *testing.T) {
 func TestParseSplit(t *testing.T) {
 	req := []byte(parseSeeds[4])
 	for i := range len(req) {
-		var r Request
-		if n, err := Parse(req[:i], &r); err != ErrIncomplete {
+		if _, n, err := Parse(req[:i], nil); err != ErrIncomplete {
 			t.Fatalf("Parse of %d of %d bytes = %d, %v", i, len(req), n, err)
 		}
 	}
@@ -84,8 +82,8 @@ func TestParseSplit(t *testing.T) {
 
 func TestParseAllocatesNothing(t *testing.T) {
 	req := []byte("GET /plaintext HTTP/1.1\r\nHost: localhost\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n")
-	var r Request
-	if a := testing.AllocsPerRun(1000, func() { Parse(req, &r) }); a != 0 {
+	var headers [maxHeaders]Header
+	if a := testing.AllocsPerRun(1000, func() { Parse(req, headers[:]) }); a != 0 {
 		t.Fatalf("%v allocations per Parse", a)
 	}
 }
@@ -95,8 +93,7 @@ func FuzzParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		var r Request
-		n, err := Parse(b, &r)
+		r, n, err := Parse(b, nil)
 		if err != nil {
 			if n != 0 {
 				t.Fatalf("error %v with n %d", err, n)
@@ -116,11 +113,10 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("method %q target %q", r.Method, r.Target)
 		}
 		// The request alone parses the same; a prefix of it does not parse.
-		var r2 Request
-		if n2, err := Parse(b[:n], &r2); n2 != n || err != nil || !bytes.Equal(r2.Target, r.Target) {
+		if r2, n2, err := Parse(b[:n], nil); n2 != n || err != nil || !bytes.Equal(r2.Target, r.Target) {
 			t.Fatalf("request alone: %d, %v", n2, err)
 		}
-		if n2, err := Parse(b[:n-1], &r2); err == nil {
+		if _, n2, err := Parse(b[:n-1], nil); err == nil {
 			t.Fatalf("a prefix of %d bytes parsed as %d", n-1, n2)
 		}
 	})

@@ -41,10 +41,10 @@ func (s *server) OnOpen(*executor.HConn) {}
 func (s *server) OnClose(*executor.HConn, error) {}
 
 func (s *server) OnData(c *executor.HConn, data []byte) int {
-	var req Request
+	var headers [maxHeaders]Header
 	done := 0
 	for done < len(data) {
-		n, err := Parse(data[done:], &req)
+		req, n, err := Parse(data[done:], headers[:])
 		switch err {
 		case nil:
 		case ErrIncomplete:

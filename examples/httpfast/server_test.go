@@ -120,3 +120,34 @@ func TestServerBadRequest(t *testing.T) {
 		}
 	}
 }
+
+// A keep-alive request costs no allocation, server and client together.
+func TestServerAllocatesNothing(t *testing.T) {
+	addr := startServer(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 4096)
+	roundTrip := func() {
+		if _, err := c.Write(req); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for n < 4 || string(buf[n-13:n]) != "Hello, World!" {
+			m, err := c.Read(buf[n:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += m
+		}
+	}
+	for range 100 {
+		roundTrip()
+	}
+	if a := testing.AllocsPerRun(1000, roundTrip); a != 0 {
+		t.Fatalf("%v allocations per request", a)
+	}
+}
