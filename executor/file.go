@@ -224,7 +224,6 @@ func (f *File) opErr(ctx context.Context, name string, errno syscall.Errno, aske
 	return f.pathErr(name, errno)
 }
 
-
 // ReadAt reads len(p) bytes at off, like os.File.ReadAt: it returns fewer
 // only with an error, io.EOF at the end of the file. Safe from many
 // goroutines at once.
