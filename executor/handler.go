@@ -162,9 +162,9 @@ func ServeDirectFiles(on bool) ServeOption { return func(c *serveConfig) { c.dir
 // P of a thread blocked in a system call to another thread and takes it back
 // when the call returns; a loop that waits once per turn pays that hand-off
 // (and the sysmon wake-ups behind it) every turn, measured at about a fifth
-// of a one-core echo server's CPU with GOMAXPROCS=1. With it, other
-// goroutines run on a loop's P only when the scheduler preempts the loop,
-// about every 10 ms. Use it when the process exists to serve and GOMAXPROCS
+// of a one-core echo server's CPU with GOMAXPROCS=1. With it, the loop lends
+// its P to other goroutines itself: it waits in the kernel for at most a
+// millisecond and yields then, and every 64 turns under load. Use it when the process exists to serve and GOMAXPROCS
 // is not above the number of loops; with spare Ps the hand-off does not
 // happen anyway.
 func ServeKeepP(on bool) ServeOption { return func(c *serveConfig) { c.keepP = on } }

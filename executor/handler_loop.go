@@ -242,6 +242,10 @@ func (l *hloop) run(inits chan<- error) {
 	close(l.exited)
 }
 
+// keepPSlice bounds a ServeKeepP loop's wait in the kernel, so an idle loop
+// hands its P to other goroutines at least this often.
+const keepPSlice = time.Millisecond
+
 // turn runs one loop turn; false once the loop has stopped.
 func (l *hloop) turn() bool {
 	if l.notified.Load() {
@@ -255,12 +259,22 @@ func (l *hloop) turn() bool {
 		return false
 	}
 	var err error
-	if d, ok := l.waitTimeout(); ok {
+	d, ok := l.waitTimeout()
+	if l.cfg.keepP && (!ok || d > keepPSlice) {
+		d, ok = keepPSlice, true
+	}
+	if ok {
 		_, err = l.r.SubmitAndWaitTimeout(1, d)
 	} else {
 		_, err = l.r.SubmitAndWait(1)
 	}
 	l.st.turns++
+	if l.cfg.keepP && (err == syscall.ETIME || l.st.turns%64 == 0) {
+		// A loop that keeps its P lends it out now and then, so other
+		// goroutines (timers, signals, the GC) need not wait for the
+		// scheduler to preempt a thread that is mostly in the kernel.
+		runtime.Gosched()
+	}
 	if err != nil && err != syscall.ETIME && err != syscall.EBUSY && err != syscall.EAGAIN && err != syscall.EINTR {
 		l.fail(err)
 		return false
