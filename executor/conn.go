@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -29,12 +30,13 @@ type Conn struct {
 	l    *loop
 	fd   *sysFD
 	net  string
-	ctx  context.Context // done once Close begins; cuts blocked calls short
+	ctx  context.Context // done once Close begins; cuts splices short
 	stop context.CancelFunc
 
 	rmu      sync.Mutex // one Read (or WriteTo) at a time
 	wmu      sync.Mutex // one Write (or ReadFrom) at a time
 	rdl, wdl deadline
+	rop, wop opSlot // the RECV and the SEND in flight, for deadlines to cancel
 
 	// Receive state. A receive's onCQE takes mu with the loop locked, so mu
 	// is never held while taking the loop's lock.
@@ -73,7 +75,56 @@ func newConn(l *loop, fd int, network string) *Conn {
 	ctx, stop := context.WithCancel(context.Background())
 	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
 	c.onRecvFn = c.onRecv
+	c.rdl.expire = func() {
+		c.rop.cancel(c.l)
+		c.poke()
+	}
+	c.wdl.expire = func() { c.wop.cancel(c.l) }
 	return c
+}
+
+// poke wakes a Read sleeping on wake, to look again.
+func (c *Conn) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// opSlot holds the operation a call has in flight, so that a deadline
+// passing can cancel it. Without it, every wait would select on the
+// deadline's channel too, which costs more than the send it waits for.
+type opSlot struct {
+	mu  sync.Mutex
+	o   *op
+	cut bool // the deadline cancelled o
+}
+
+func (s *opSlot) set(o *op) {
+	s.mu.Lock()
+	s.o, s.cut = o, false
+	s.mu.Unlock()
+}
+
+// clear empties the slot (before the op is released) and reports whether
+// the deadline cancelled the op.
+func (s *opSlot) clear() (cut bool) {
+	s.mu.Lock()
+	cut = s.cut
+	s.o, s.cut = nil, false
+	s.mu.Unlock()
+	return cut
+}
+
+// cancel cancels the op in the slot, if any; the slot's lock keeps it from
+// being released meanwhile.
+func (s *opSlot) cancel(l *loop) {
+	s.mu.Lock()
+	if s.o != nil {
+		s.cut = true
+		l.cancel(s.o)
+	}
+	s.mu.Unlock()
 }
 
 // Read reads what has arrived, waiting for data if there is none. It
@@ -136,11 +187,8 @@ func (c *Conn) read(p []byte) (int, error) {
 		c.waiting = true
 		c.mu.Unlock()
 		c.l.reapReady() // what the kernel finished may be for us
-		select {
-		case <-c.wake:
-		case <-c.rdl.done():
-		case <-c.ctx.Done():
-		}
+		<-c.wake        // data, EOF or an error; Close; the deadline
+
 	}
 }
 
@@ -289,7 +337,7 @@ func (c *Conn) onRecv(res int32, flags uint32) {
 // recvInto receives straight into p with one RECV: for when the loop's
 // buffers ran out or there is no buffer ring.
 func (c *Conn) recvInto(p []byte) (int, error) {
-	res, asked, err := c.do(c.rdl.done(), func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
+	res, err := c.run(&c.rop, &c.rdl, func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
 	if err != nil {
 		return 0, c.opError("read", err)
 	}
@@ -305,7 +353,7 @@ func (c *Conn) recvInto(p []byte) (int, error) {
 		c.mu.Unlock()
 		return 0, io.EOF
 	}
-	return 0, c.errnoError("read", syscall.Errno(-res), asked)
+	return 0, c.opError("read", os.NewSyscallError("read", syscall.Errno(-res)))
 }
 
 // Write writes all of p, or returns how much it wrote and why it stopped.
@@ -329,12 +377,12 @@ func (c *Conn) write(p []byte) (int, error) {
 			return n, nil
 		}
 		chunk := p[n:min(len(p), n+maxSend)]
-		res, asked, err := c.do(c.wdl.done(), func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
+		res, err := c.run(&c.wop, &c.wdl, func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
 		if err != nil {
 			return n, c.opError("write", err)
 		}
 		if res < 0 {
-			return n, c.errnoError("write", syscall.Errno(-res), asked)
+			return n, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
 		}
 		if res == 0 {
 			return n, c.opError("write", io.ErrShortWrite)
@@ -343,9 +391,43 @@ func (c *Conn) write(p []byte) (int, error) {
 	}
 }
 
-// do runs one operation on the connection's descriptor (see runOn).
-func (c *Conn) do(cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
-	return runOn(c.l, c.fd, &c.isClosed, c.ctx, cancel, prep)
+// run runs one operation on the connection's descriptor through the loop's
+// lifecycle and returns its result. Close cancels it (with every operation
+// on the descriptor), and so does dl passing (through slot). A cancelled
+// operation's error names its cause: net.ErrClosed, the executor's Close,
+// or os.ErrDeadlineExceeded.
+func (c *Conn) run(slot *opSlot, dl *deadline, prep func(sqe *ring.SQE, fd int)) (int32, error) {
+	if !c.fd.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer c.fd.releaseRef()
+	fd := c.fd.fd
+	o, err := c.l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+	if err != nil {
+		return 0, err
+	}
+	slot.set(o)
+	if c.isClosed.Load() { // Close's cancellation may have gone out before this SQE
+		c.l.cancel(o)
+	}
+	if dl.passed() { // the deadline passed before the slot held o
+		slot.cancel(c.l)
+	}
+	o.wait(context.Background(), nil)
+	cut := slot.clear()
+	res := o.res
+	c.l.release(o)
+	if errno := syscall.Errno(-res); res < 0 && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
+		switch {
+		case c.isClosed.Load():
+			return 0, net.ErrClosed
+		case c.l.isClosing():
+			return 0, errExecutorClosed{}
+		case cut:
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+	return res, nil
 }
 
 // runOn runs one operation on descriptor f through the loop's lifecycle,
@@ -387,6 +469,7 @@ func (c *Conn) Close() error {
 	o := c.recvOp
 	c.recvOp = nil
 	c.mu.Unlock()
+	c.poke()
 	c.stop()
 	c.rdl.stop()
 	c.wdl.stop()
@@ -408,12 +491,13 @@ func (c *Conn) shutdown(how int) error {
 	if c.isClosed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
-	res, asked, err := c.do(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
+	var none opSlot
+	res, err := c.run(&none, &deadline{}, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
 	if err != nil {
 		return c.opError("close", err)
 	}
 	if res < 0 {
-		return c.errnoError("close", syscall.Errno(-res), asked)
+		return c.opError("close", os.NewSyscallError("shutdown", syscall.Errno(-res)))
 	}
 	return nil
 }
@@ -437,6 +521,14 @@ func (c *Conn) RemoteAddr() net.Addr {
 	}
 	return c.raddr
 }
+
+// LocalAddrPort returns the local address as a netip.AddrPort (IPv4 as
+// IPv4); the zero value for a Unix socket.
+func (c *Conn) LocalAddrPort() netip.AddrPort { return addrPortOf(c.LocalAddr()) }
+
+// RemoteAddrPort returns the peer's address as a netip.AddrPort (IPv4 as
+// IPv4); the zero value for a Unix socket.
+func (c *Conn) RemoteAddrPort() netip.AddrPort { return addrPortOf(c.RemoteAddr()) }
 
 // lookupAddr asks the kernel for an address of the socket; if it no longer
 // can (closed, reset), it returns the zero address of the right type.
@@ -491,11 +583,6 @@ func (c *Conn) opError(op string, err error) error {
 	src, dst := c.laddr, c.raddr
 	c.addrMu.Unlock()
 	return &net.OpError{Op: op, Net: c.net, Source: src, Addr: dst, Err: netError(err)}
-}
-
-// errnoError turns a failed CQE into the caller's error.
-func (c *Conn) errnoError(op string, errno syscall.Errno, asked bool) error {
-	return c.opError(op, c.cause(op, errno, asked))
 }
 
 // cause names why an operation failed. A cancellation names its cause:

@@ -19,6 +19,10 @@ type deadline struct {
 	timer   *time.Timer                   // made on the first deadline in the future, then reused
 	ch      atomic.Pointer[chan struct{}] // made on first use; replaced only under mu
 	expired atomic.Bool                   // *ch is closed
+
+	// expire, if set, runs (under mu) each time the deadline passes: the
+	// owner cancels its blocked call with it.
+	expire func()
 }
 
 // done returns a channel closed when the deadline passes.
@@ -75,6 +79,9 @@ func (d *deadline) expireLocked() {
 	if !d.expired.Load() {
 		close(*d.ch.Load())
 		d.expired.Store(true)
+		if d.expire != nil {
+			d.expire()
+		}
 	}
 }
 

@@ -37,11 +37,17 @@ type Listener struct {
 	// Accept state; a socket's onCQE takes mu with its loop locked.
 	mu      sync.Mutex
 	closed  bool
-	queue   []int // accepted descriptors, oldest first
+	queue   []accepted // oldest first
 	qhead   int
 	aerr    syscall.Errno // an accept error not yet reported
 	waiting bool
 	wake    chan struct{}
+}
+
+// accepted is a descriptor a socket's ACCEPT returned.
+type accepted struct {
+	fd int
+	s  *lnSock
 }
 
 // lnSock is one listening socket and its multishot accept.
@@ -238,12 +244,12 @@ func (ln *Listener) Accept() (net.Conn, error) {
 			return nil, ln.opError(net.ErrClosed)
 		}
 		if ln.qhead < len(ln.queue) {
-			fd := ln.queue[ln.qhead]
+			a := ln.queue[ln.qhead]
 			if ln.qhead++; ln.qhead == len(ln.queue) {
 				ln.queue, ln.qhead = ln.queue[:0], 0
 			}
 			ln.mu.Unlock()
-			if c := ln.admit(fd); c != nil {
+			if c := ln.admit(a); c != nil {
 				return c, nil
 			}
 			continue
@@ -282,27 +288,32 @@ func (ln *Listener) Accept() (net.Conn, error) {
 }
 
 // admit runs the filter on an accepted descriptor and makes it a Conn, or
-// closes it.
-func (ln *Listener) admit(fd int) *Conn {
+// closes it. With ReusePort a connection stays on the loop of the socket
+// that accepted it; otherwise connections go round the loops.
+func (ln *Listener) admit(a accepted) *Conn {
 	var raddr net.Addr
 	if ln.filter != nil {
 		var ap netip.AddrPort
 		if ln.net != "unix" {
-			sa, err := unix.Getpeername(fd)
+			sa, err := unix.Getpeername(a.fd)
 			if err != nil { // gone already
-				unix.Close(fd)
+				unix.Close(a.fd)
 				return nil
 			}
 			ap, raddr = addrPortOfSockaddr(sa), netAddrOf(ln.net, sa)
 		}
 		if ln.filter(ap) == Drop {
-			unix.Close(fd)
+			unix.Close(a.fd)
 			ln.dropped.Add(1)
-			ln.socks[0].l.net.dropped.Add(1)
+			a.s.l.net.dropped.Add(1)
 			return nil
 		}
 	}
-	c := newConn(ln.e.loop(), fd, ln.net)
+	l := a.s.l
+	if len(ln.socks) == 1 {
+		l = ln.e.loop()
+	}
+	c := newConn(l, a.fd, ln.net)
 	c.raddr = raddr
 	return c
 }
@@ -366,7 +377,7 @@ func (s *lnSock) onAccept(res int32, flags uint32) {
 		if ln.closed {
 			unix.Close(int(res))
 		} else {
-			ln.queue = append(ln.queue, int(res))
+			ln.queue = append(ln.queue, accepted{int(res), s})
 			if more && !s.capped && len(ln.queue)-ln.qhead >= acceptQueueMax {
 				s.capped = true
 				s.l.cancelFromCQE(s.ud)
@@ -400,13 +411,15 @@ func (ln *Listener) Close() error {
 	ln.closed = true
 	queued := ln.queue[ln.qhead:]
 	ln.queue, ln.qhead = nil, 0
+	for _, a := range queued {
+		unix.Close(a.fd)
+	}
 	ops := make([]*op, len(ln.socks))
 	for i, s := range ln.socks {
 		ops[i], s.op = s.op, nil
 	}
 	ln.mu.Unlock()
 	ln.stop()
-	closeAll(queued)
 	for i, s := range ln.socks {
 		s.fd.Close()
 		if ops[i] != nil {

@@ -134,6 +134,9 @@ func TestNetDualStack(t *testing.T) {
 			t.Fatal(err)
 		}
 		roundTrip(t, c, s, "dual "+a)
+		if want := c.(*Conn).LocalAddrPort(); s.(*Conn).RemoteAddrPort() != want {
+			t.Fatalf("acceptor sees %v, dialer is %v", s.(*Conn).RemoteAddrPort(), want)
+		}
 		c.Close()
 		s.Close()
 	}

@@ -1,10 +1,12 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"sync"
@@ -195,14 +197,10 @@ func TestNetUnreadConnsCannotStarveThePool(t *testing.T) {
 	}
 	defer ln.Close()
 	const conns = 2 * netBufCount / connMaxQueued // more than the pool can hold
-	const size = 256 << 10
-	payload := func(i int) []byte {
-		b := make([]byte, size)
-		for j := range b {
-			b[j] = byte(i*7 + j/1000)
-		}
-		return b
-	}
+	const size = 200 << 10                        // more than a connection may hold
+	block := make([]byte, size+7*conns)
+	rand.NewChaCha8([32]byte{3}).Read(block)
+	payload := func(i int) []byte { return block[7*i : 7*i+size] }
 	servers := make([]*Conn, conns)
 	clients := make([]net.Conn, conns)
 	for i := range conns {
@@ -252,16 +250,16 @@ func TestNetUnreadConnsCannotStarveThePool(t *testing.T) {
 	if most > connMaxQueued+32 {
 		t.Fatalf("a connection holds %d buffers", most)
 	}
+	if lent := l.net.lent.Load(); lent < netBufCount*3/4 {
+		t.Fatalf("only %d of %d buffers lent: the pool was not exhausted", lent, netBufCount)
+	}
+	got := make([]byte, size)
 	for i, s := range servers {
-		got := make([]byte, size)
 		if _, err := io.ReadFull(s, got); err != nil {
 			t.Fatal(err)
 		}
-		want := payload(i)
-		for j := range got {
-			if got[j] != want[j] {
-				t.Fatalf("conn %d: byte %d is %d, want %d", i, j, got[j], want[j])
-			}
+		if !bytes.Equal(got, payload(i)) {
+			t.Fatalf("conn %d received other bytes than were sent", i)
 		}
 	}
 	wg.Wait()

@@ -103,12 +103,14 @@ func TestNetSpliceProxy(t *testing.T) {
 	start := time.Now()
 	sent := make(chan uint32, 1)
 	go func() {
-		rng := rand.NewChaCha8([32]byte{1})
+		// One random MiB, stamped with its offset each time, so that a lost,
+		// repeated or reordered chunk changes the checksum.
 		buf := make([]byte, 1<<20)
+		rand.NewChaCha8([32]byte{1}).Read(buf)
 		crc := uint32(0)
 		for off := int64(0); off < size; off += int64(len(buf)) {
-			rng.Read(buf)
 			binary.LittleEndian.PutUint64(buf, uint64(off))
+			binary.LittleEndian.PutUint64(buf[len(buf)-8:], ^uint64(off))
 			crc = crc32.Update(crc, crc32.IEEETable, buf)
 			if _, err := c.Write(buf); err != nil {
 				t.Error(err)
