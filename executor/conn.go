@@ -80,6 +80,7 @@ func newConn(l *loop, fd int, network string) *Conn {
 		c.poke()
 	}
 	c.wdl.expire = func() { c.wop.cancel(c.l) }
+	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
 	return c
 }
 
@@ -89,42 +90,6 @@ func (c *Conn) poke() {
 	case c.wake <- struct{}{}:
 	default:
 	}
-}
-
-// opSlot holds the operation a call has in flight, so that a deadline
-// passing can cancel it. Without it, every wait would select on the
-// deadline's channel too, which costs more than the send it waits for.
-type opSlot struct {
-	mu  sync.Mutex
-	o   *op
-	cut bool // the deadline cancelled o
-}
-
-func (s *opSlot) set(o *op) {
-	s.mu.Lock()
-	s.o, s.cut = o, false
-	s.mu.Unlock()
-}
-
-// clear empties the slot (before the op is released) and reports whether
-// the deadline cancelled the op.
-func (s *opSlot) clear() (cut bool) {
-	s.mu.Lock()
-	cut = s.cut
-	s.o, s.cut = nil, false
-	s.mu.Unlock()
-	return cut
-}
-
-// cancel cancels the op in the slot, if any; the slot's lock keeps it from
-// being released meanwhile.
-func (s *opSlot) cancel(l *loop) {
-	s.mu.Lock()
-	if s.o != nil {
-		s.cut = true
-		l.cancel(s.o)
-	}
-	s.mu.Unlock()
 }
 
 // Read reads what has arrived, waiting for data if there is none. It
@@ -337,7 +302,7 @@ func (c *Conn) onRecv(res int32, flags uint32) {
 // recvInto receives straight into p with one RECV: for when the loop's
 // buffers ran out or there is no buffer ring.
 func (c *Conn) recvInto(p []byte) (int, error) {
-	res, err := c.run(&c.rop, &c.rdl, func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
+	res, err := c.run(&c.rop, func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
 	if err != nil {
 		return 0, c.opError("read", err)
 	}
@@ -377,7 +342,7 @@ func (c *Conn) write(p []byte) (int, error) {
 			return n, nil
 		}
 		chunk := p[n:min(len(p), n+maxSend)]
-		res, err := c.run(&c.wop, &c.wdl, func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
+		res, err := c.run(&c.wop, func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
 		if err != nil {
 			return n, c.opError("write", err)
 		}
@@ -396,38 +361,26 @@ func (c *Conn) write(p []byte) (int, error) {
 // on the descriptor), and so does dl passing (through slot). A cancelled
 // operation's error names its cause: net.ErrClosed, the executor's Close,
 // or os.ErrDeadlineExceeded.
-func (c *Conn) run(slot *opSlot, dl *deadline, prep func(sqe *ring.SQE, fd int)) (int32, error) {
-	if !c.fd.acquire() {
+func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int32, error) {
+	f := c.fd
+	out, err := c.l.exec(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+	if err == errClosedFD {
 		return 0, net.ErrClosed
 	}
-	defer c.fd.releaseRef()
-	fd := c.fd.fd
-	o, err := c.l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
 	if err != nil {
 		return 0, err
 	}
-	slot.set(o)
-	if c.isClosed.Load() { // Close's cancellation may have gone out before this SQE
-		c.l.cancel(o)
-	}
-	if dl.passed() { // the deadline passed before the slot held o
-		slot.cancel(c.l)
-	}
-	o.wait(context.Background(), nil)
-	cut := slot.clear()
-	res := o.res
-	c.l.release(o)
-	if errno := syscall.Errno(-res); res < 0 && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
+	if errno := syscall.Errno(-out.res); out.res < 0 && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
 		switch {
 		case c.isClosed.Load():
 			return 0, net.ErrClosed
 		case c.l.isClosing():
 			return 0, errExecutorClosed{}
-		case cut:
+		case out.cut:
 			return 0, os.ErrDeadlineExceeded
 		}
 	}
-	return res, nil
+	return out.res, nil
 }
 
 // runOn runs one operation on descriptor f through the loop's lifecycle,
@@ -435,23 +388,12 @@ func (c *Conn) run(slot *opSlot, dl *deadline, prep func(sqe *ring.SQE, fd int))
 // executor's Close. It returns the CQE's result, whether cancellation was
 // asked, and an error if the operation could not start. closed is the
 // owner's flag, set before it closes f.
-func runOn(l *loop, f *sysFD, closed *atomic.Bool, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
-	if !f.acquire() {
-		return 0, false, net.ErrClosed
+func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
+	out, err := l.exec(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+	if err == errClosedFD {
+		err = net.ErrClosed
 	}
-	defer f.releaseRef()
-	fd := f.fd
-	o, err := l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
-	if err != nil {
-		return 0, false, err
-	}
-	if closed.Load() { // Close's cancellation may have gone out before this SQE
-		l.cancel(o)
-	}
-	asked := o.wait(ctx, cancel)
-	res := o.res
-	l.release(o)
-	return res, asked, nil
+	return out.res, out.asked, err
 }
 
 // Close closes the connection: blocked and later calls fail with
@@ -491,8 +433,7 @@ func (c *Conn) shutdown(how int) error {
 	if c.isClosed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
-	var none opSlot
-	res, err := c.run(&none, &deadline{}, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
+	res, err := c.run(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
 	if err != nil {
 		return c.opError("close", err)
 	}

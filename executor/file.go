@@ -179,7 +179,7 @@ func (f *File) pathErr(op string, err error) error {
 func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd int)) (int, error) {
 	s := f.sfd
 	for {
-		out, err := s.l.exec(ctx, s, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
+		out, err := s.l.exec(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
 		if err == errClosedFD {
 			err = os.ErrClosed
 		}

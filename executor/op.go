@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"sync"
 	"syscall"
 	"time"
 
@@ -54,14 +55,6 @@ const udIgnore = 0
 // errCancelled tells the caller its op was cancelled before it completed.
 var errCancelled = errors.New("operation cancelled")
 
-// result returns the terminal CQE's result as (n, error).
-func (o *op) result() (int, error) {
-	if o.res < 0 {
-		return 0, syscall.Errno(-o.res)
-	}
-	return int(o.res), nil
-}
-
 // wait blocks until the op's terminal CQE. If ctx is done, or cancel is
 // closed, first it asks the kernel to cancel the op. It reports whether it
 // asked for cancellation; the result (res) says whether the op completed
@@ -108,7 +101,7 @@ func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
 
 // run is do for an op on descriptor f (nil: none).
 func (l *loop) run(ctx context.Context, f *sysFD, prep func(*ring.SQE, *op)) (int, error) {
-	out, err := l.exec(ctx, f, nil, prep)
+	out, err := l.exec(ctx, f, nil, nil, prep)
 	if err != nil {
 		return 0, err
 	}
@@ -137,6 +130,7 @@ type outcome struct {
 	res    int32 // the terminal CQE's result: a count, or -errno
 	asked  bool  // the caller's ctx or cancel channel asked to cancel it
 	linked bool  // ctx's deadline went with it as a LINK_TIMEOUT
+	cut    bool  // a deadline cancelled it through its opSlot
 }
 
 // exec is the one way an operation runs from start to end; every layer
@@ -146,8 +140,9 @@ type outcome struct {
 // a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx and cancel cut
 // the wait short by cancelling the op, and exec still waits for its terminal
 // CQE before releasing its slot. prep fills in the SQE (f's descriptor is
-// f.fd). The error is only for an op that could not start.
-func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, prep func(*ring.SQE, *op)) (outcome, error) {
+// f.fd). With slot, the op is on view to whoever cancels through the slot
+// (net deadlines). The error is only for an op that could not start.
+func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot *opSlot, prep func(*ring.SQE, *op)) (outcome, error) {
 	if f != nil {
 		if !f.acquire() {
 			return outcome{}, errClosedFD
@@ -169,8 +164,55 @@ func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, prep 
 	if f != nil && f.isClosing() {
 		l.cancel(o)
 	}
+	if slot != nil {
+		slot.set(o)
+		if slot.passed != nil && slot.passed() {
+			slot.cancel(l)
+		}
+	}
 	asked := o.wait(ctx, cancel)
-	return outcome{res: o.res, asked: asked, linked: linked}, nil
+	out := outcome{res: o.res, asked: asked, linked: linked}
+	if slot != nil {
+		out.cut = slot.clear()
+	}
+	return out, nil
+}
+
+// opSlot holds the operation a call has in flight, so that a deadline
+// passing can cancel it. Without it, every wait would select on the
+// deadline's channel too, which costs more than the send it waits for.
+type opSlot struct {
+	mu     sync.Mutex
+	o      *op
+	cut    bool        // the deadline cancelled o
+	passed func() bool // reports a deadline that passed before the slot held o
+}
+
+func (s *opSlot) set(o *op) {
+	s.mu.Lock()
+	s.o, s.cut = o, false
+	s.mu.Unlock()
+}
+
+// clear empties the slot (before the op is released) and reports whether
+// the deadline cancelled the op.
+func (s *opSlot) clear() (cut bool) {
+	s.mu.Lock()
+	cut = s.cut
+	s.o, s.cut = nil, false
+	s.mu.Unlock()
+	return cut
+}
+
+// cancel cancels the op in the slot, if any; the slot's lock keeps it from
+// being released meanwhile.
+func (s *opSlot) cancel(l *loop) {
+	s.mu.Lock()
+	if s.o != nil {
+		s.cut = true
+		l.cancel(s.o)
+	}
+	s.mu.Unlock()
 }
 
 // cancelCause names why a wait was cut short.

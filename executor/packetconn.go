@@ -130,7 +130,7 @@ func (pc *PacketConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error)
 		}
 		m.name.any = unix.RawSockaddrAny{}
 		m.prepare(p, unix.SizeofSockaddrAny)
-		res, asked, err := runOn(pc.l, pc.fd, &pc.closed, pc.ctx, pc.rdl.done(),
+		res, asked, err := runOn(pc.l, pc.fd, pc.ctx, pc.rdl.done(),
 			func(sqe *ring.SQE, fd int) { sqe.PrepRecvmsg(fd, &m.hdr, 0) })
 		m.iov.Base = nil
 		if err != nil {
@@ -189,7 +189,7 @@ func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, erro
 	m := pc.tx
 	m.name.set(sockaddrOf(netip.AddrPortFrom(ip, to.Port())))
 	m.prepare(p, m.name.len)
-	res, asked, err := runOn(pc.l, pc.fd, &pc.closed, pc.ctx, pc.wdl.done(),
+	res, asked, err := runOn(pc.l, pc.fd, pc.ctx, pc.wdl.done(),
 		func(sqe *ring.SQE, fd int) { sqe.PrepSendmsg(fd, &m.hdr, unix.MSG_NOSIGNAL) })
 	m.iov.Base = nil
 	if err != nil {

@@ -238,7 +238,7 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 		if dl.passed() {
 			return 0, 0, os.ErrDeadlineExceeded
 		}
-		res, asked, err := runOn(l, c.fd, &c.isClosed, c.ctx, dl.done(), prep)
+		res, asked, err := runOn(l, c.fd, c.ctx, dl.done(), prep)
 		if err != nil {
 			return 0, 0, netError(err)
 		}
@@ -249,21 +249,18 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 		return int(res), 0, nil
 	}
 	fd := e.fd
-	o, err := l.start(func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+	out, err := l.exec(context.Background(), nil, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
 	if err != nil {
 		return 0, 0, netError(err)
 	}
-	o.wait(context.Background(), nil)
-	res := o.res
-	l.release(o)
-	if res < 0 {
+	if res := out.res; res < 0 {
 		errno := syscall.Errno(-res)
 		if errno == syscall.ECANCELED && l.isClosing() {
 			return 0, errno, errExecutorClosed{}
 		}
 		return 0, errno, os.NewSyscallError("splice", errno)
 	}
-	return int(res), 0, nil
+	return int(out.res), 0, nil
 }
 
 // splicePipe is the pipe bytes pass through.
