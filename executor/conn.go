@@ -217,8 +217,8 @@ func (c *Conn) arm() error {
 		}
 		return errNoBufRing
 	}
-	if !c.fd.acquire() {
-		return net.ErrClosed
+	if err := c.fd.acquire(); err != nil {
+		return netError(err)
 	}
 	c.mu.Lock()
 	c.br = br
@@ -364,10 +364,13 @@ func (c *Conn) write(p []byte) (int, error) {
 func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int32, error) {
 	f := c.fd
 	out, err := c.l.exec(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
-	if err == errClosedFD {
+	switch err {
+	case nil:
+	case errClosedFD:
 		return 0, net.ErrClosed
-	}
-	if err != nil {
+	case ErrClosed:
+		return 0, errExecutorClosed{}
+	default:
 		return 0, err
 	}
 	if errno := syscall.Errno(-out.res); out.res < 0 && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
@@ -390,8 +393,11 @@ func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int32, error
 // owner's flag, set before it closes f.
 func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
 	out, err := l.exec(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
-	if err == errClosedFD {
+	switch err {
+	case errClosedFD:
 		err = net.ErrClosed
+	case ErrClosed:
+		err = errExecutorClosed{}
 	}
 	return out.res, out.asked, err
 }
@@ -474,7 +480,7 @@ func (c *Conn) RemoteAddrPort() netip.AddrPort { return addrPortOf(c.RemoteAddr(
 // lookupAddr asks the kernel for an address of the socket; if it no longer
 // can (closed, reset), it returns the zero address of the right type.
 func (c *Conn) lookupAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
-	if c.fd.acquire() {
+	if c.fd.acquire() == nil {
 		sa, err := get(c.fd.fd)
 		c.fd.releaseRef()
 		if a := netAddrOf(c.net, sa); err == nil && a != nil {

@@ -120,7 +120,8 @@ func (e *Executor) loop() *loop {
 // Close stops the executor, kasync's AutoStopHandle: new spawns and
 // operations fail with ErrClosed, every task's context is cancelled, every
 // operation in flight is cancelled and its completion reaped, every task is
-// waited for, and the rings are closed. It is idempotent and safe from any
+// waited for, descriptors still open on it (conns, listeners, files) are
+// closed, and the rings are closed. It is idempotent and safe from any
 // goroutine; called from inside a task, it does not wait for that task.
 func (e *Executor) Close() error {
 	e.closeOnce.Do(func() {
@@ -142,6 +143,9 @@ func (e *Executor) Close() error {
 			if t.goid.Load() != self {
 				<-t.done
 			}
+		}
+		for _, l := range e.loops {
+			l.closeFDs()
 		}
 		var errs []error
 		for _, l := range e.loops {

@@ -166,6 +166,14 @@ func (f *File) isClosing() bool {
 	}
 }
 
+// fileErr maps a closed descriptor to os.ErrClosed, as os.File reports it.
+func fileErr(err error) error {
+	if err == errClosedFD {
+		return os.ErrClosed
+	}
+	return err
+}
+
 func (f *File) pathErr(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
@@ -180,11 +188,8 @@ func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd i
 	s := f.sfd
 	for {
 		out, err := s.l.exec(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
-		if err == errClosedFD {
-			err = os.ErrClosed
-		}
 		if err != nil {
-			return 0, f.pathErr(name, err)
+			return 0, f.pathErr(name, fileErr(err))
 		}
 		if out.res >= 0 {
 			return int(out.res), nil
@@ -210,6 +215,8 @@ func (f *File) opErr(ctx context.Context, name string, errno syscall.Errno, aske
 		return f.pathErr(name, errno)
 	}
 	switch {
+	case f.sfd.closedByExecutor():
+		return f.pathErr(name, ErrClosed)
 	case f.isClosing():
 		return f.pathErr(name, os.ErrClosed)
 	case ctx.Err() != nil:
@@ -372,8 +379,8 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	}
 	f.posMu.Lock()
 	defer f.posMu.Unlock()
-	if !f.sfd.acquire() {
-		return 0, f.pathErr("seek", os.ErrClosed)
+	if err := f.sfd.acquire(); err != nil {
+		return 0, f.pathErr("seek", fileErr(err))
 	}
 	defer f.sfd.releaseRef()
 	pos, err := unix.Seek(f.sfd.fd, offset, whence)
@@ -422,8 +429,8 @@ func (f *File) Truncate(size int64) error {
 		})
 		return err
 	}
-	if !f.sfd.acquire() {
-		return f.pathErr("truncate", os.ErrClosed)
+	if err := f.sfd.acquire(); err != nil {
+		return f.pathErr("truncate", fileErr(err))
 	}
 	defer f.sfd.releaseRef()
 	return ignoringEINTR(func() error { return unix.Ftruncate(f.sfd.fd, size) }, f, "truncate")
@@ -445,8 +452,8 @@ func (f *File) Chmod(mode os.FileMode) error {
 	if f.osf != nil {
 		return f.osf.Chmod(mode)
 	}
-	if !f.sfd.acquire() {
-		return f.pathErr("chmod", os.ErrClosed)
+	if err := f.sfd.acquire(); err != nil {
+		return f.pathErr("chmod", fileErr(err))
 	}
 	defer f.sfd.releaseRef()
 	return ignoringEINTR(func() error { return unix.Fchmod(f.sfd.fd, sysMode(mode)) }, f, "chmod")

@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"io"
-	"os"
 	"syscall"
 
 	"github.com/kasync-go/kasync/ring"
@@ -170,9 +169,9 @@ func (f *File) batch(ctx context.Context, n int, name string, want func(i int) b
 		ops = ops[:len(idx)]
 	}
 	s := f.sfd
-	if !s.acquire() {
+	if err := s.acquire(); err != nil {
 		for _, i := range idx {
-			done(i, 0, f.pathErr(name, os.ErrClosed))
+			done(i, 0, f.pathErr(name, fileErr(err)))
 		}
 		return
 	}

@@ -130,3 +130,51 @@ func TestFallbackWhenIOURingRefused(t *testing.T) {
 		t.Fatalf("strict error does not say why: %s", out)
 	}
 }
+
+// TestCloseClosesWhatTheUserLeftOpen: listeners, conns and files left open
+// are closed by the executor's Close; no descriptor stays behind.
+func TestCloseClosesWhatTheUserLeftOpen(t *testing.T) {
+	before := fdCount(t)
+	e, err := New(Strict(), WithLoops(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := e.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.Dial(context.Background(), "tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("unread"))
+	go s.Read(make([]byte, 1)) // consumes one byte, then its next Read blocks
+	f, err := e.Open("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = f
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for fdCount(t) != before && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if after := fdCount(t); after != before {
+		ents, _ := os.ReadDir("/proc/self/fd")
+		var links []string
+		for _, e := range ents {
+			l, _ := os.Readlink("/proc/self/fd/" + e.Name())
+			links = append(links, e.Name()+"->"+l)
+		}
+		t.Fatalf("fds before %d, after Close %d: %v", before, after, links)
+	}
+	if _, err := c.Write([]byte("x")); err == nil {
+		t.Fatal("Write on a conn closed by the executor succeeded")
+	}
+}

@@ -329,8 +329,8 @@ func (s *lnSock) arm() error {
 	if old != nil {
 		s.end(old)
 	}
-	if !s.fd.acquire() {
-		return net.ErrClosed
+	if err := s.fd.acquire(); err != nil {
+		return netError(err)
 	}
 	ln.mu.Lock()
 	s.armed, s.capped = true, false

@@ -41,6 +41,9 @@ type loop struct {
 	lastRing ring.Stats // the ring's counters when it was closed
 
 	net netLoop // networking's provided buffers and counters (netbuf.go)
+
+	fdMu sync.Mutex
+	fds  map[*sysFD]struct{} // descriptors open on this loop, closed by the executor's Close
 }
 
 type loopStats struct {
@@ -65,6 +68,7 @@ func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) 
 		closing:  closing,
 		drained:  make(chan struct{}),
 		pollFile: os.NewFile(uintptr(dup), "io_uring"),
+		fds:      make(map[*sysFD]struct{}),
 	}
 	l.wg.Add(2)
 	go l.flusher()
@@ -386,10 +390,36 @@ func (l *loop) closeDrainedLocked() {
 	}
 }
 
+// closeFDs closes every descriptor still open on the loop (conns, listeners,
+// files the user did not close), so the executor's Close leaves none behind.
+func (l *loop) closeFDs() {
+	l.fdMu.Lock()
+	open := make([]*sysFD, 0, len(l.fds))
+	for f := range l.fds {
+		open = append(open, f)
+	}
+	l.fdMu.Unlock()
+	for _, f := range open {
+		f.mu.Lock()
+		f.byExec = !f.closing
+		f.mu.Unlock()
+		f.Close()
+	}
+}
+
 // finish waits for the loop's goroutines and closes the ring. Every op must
 // have reached its terminal CQE (drained).
 func (l *loop) finish() error {
 	<-l.drained
+	l.fdMu.Lock()
+	left := make([]*sysFD, 0, len(l.fds))
+	for f := range l.fds {
+		left = append(left, f)
+	}
+	l.fdMu.Unlock()
+	for _, f := range left {
+		f.forceClose()
+	}
 	l.pollFile.Close() // wakes the poller, which sees drained and returns
 	l.wg.Wait()
 	l.mu.Lock()

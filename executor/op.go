@@ -144,8 +144,8 @@ type outcome struct {
 // (net deadlines). The error is only for an op that could not start.
 func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot *opSlot, prep func(*ring.SQE, *op)) (outcome, error) {
 	if f != nil {
-		if !f.acquire() {
-			return outcome{}, errClosedFD
+		if err := f.acquire(); err != nil {
+			return outcome{}, err
 		}
 		defer f.releaseRef()
 	}
