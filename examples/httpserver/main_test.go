@@ -6,45 +6,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
+	"github.com/kasync-go/kasync/internal/exampletest"
 )
 
-// The test binary doubles as the command: with runMainEnv set it runs main
-// with the arguments in argsEnv.
-const (
-	runMainEnv = "KASYNC_EXAMPLE_RUN_MAIN"
-	argsEnv    = "KASYNC_EXAMPLE_ARGS"
-)
-
-func TestMain(m *testing.M) {
-	if os.Getenv(runMainEnv) == "1" {
-		os.Args = append([]string{"httpserver"}, strings.Fields(os.Getenv(argsEnv))...)
-		main()
-		os.Exit(0)
-	}
-	goleak.VerifyTestMain(m)
-}
-
-// stop sends SIGTERM and expects exit status 0.
-func stop(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v", err)
-	}
-}
+func TestMain(m *testing.M) { exampletest.Main(m, "httpserver", main) }
 
 // TestHello: GET / over the command answers "Hello, World!" as
 // text/plain, on a kept-alive connection; SIGTERM exits 0.
 func TestHello(t *testing.T) {
-	cmd, addr := startCommand(t, "-addr 127.0.0.1:0 -loops 2")
+	cmd, addr := exampletest.Start(t, "-addr 127.0.0.1:0 -loops 2", nil)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for range 5 {
 		resp, err := client.Get("http://" + addr + "/")
@@ -61,7 +34,7 @@ func TestHello(t *testing.T) {
 		}
 	}
 	client.CloseIdleConnections()
-	stop(t, cmd)
+	exampletest.Stop(t, cmd)
 }
 
 // TestServeInProcess: serve returns nil after its context ends, with a
@@ -87,27 +60,4 @@ func TestServeInProcess(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-}
-
-// startCommand runs the test binary as the command with args and returns
-// the address it prints.
-func startCommand(t *testing.T, args string) (*exec.Cmd, string) {
-	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), runMainEnv+"=1", argsEnv+"="+args)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if err != nil || !ok {
-		t.Fatalf("command said %q, %v", line, err)
-	}
-	return cmd, addr
 }

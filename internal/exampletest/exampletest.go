@@ -1,0 +1,96 @@
+// Package exampletest runs an example program from its own test binary: the
+// binary doubles as the command, so a test can start it, talk to it over the
+// network and stop it with a signal, as a user would.
+package exampletest
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+const (
+	runMainEnv = "KASYNC_EXAMPLE_RUN_MAIN"
+	argsEnv    = "KASYNC_EXAMPLE_ARGS"
+)
+
+// Main is an example's TestMain: started by Start, the binary runs the
+// program's main with the arguments given there; otherwise it runs the tests
+// and fails them if a goroutine is left behind.
+func Main(m *testing.M, name string, main func()) {
+	if os.Getenv(runMainEnv) == "1" {
+		os.Args = append([]string{name}, strings.Fields(os.Getenv(argsEnv))...)
+		main()
+		os.Exit(0)
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// Start runs the program with args (space-separated) and returns the address
+// from the "listening on ADDR" line it prints first. What it prints after
+// that goes to rest, if not nil. The program is killed when the test ends.
+func Start(t *testing.T, args string, rest io.Writer) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", argsEnv+"="+args, "GORACE=atexit_sleep_ms=0")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	rd := bufio.NewReader(out)
+	line, err := rd.ReadString('\n')
+	if rest != nil {
+		go io.Copy(rest, rd)
+	}
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if err != nil || !ok {
+		t.Fatalf("command said %q, %v", line, err)
+	}
+	return cmd, addr
+}
+
+// Stop sends SIGTERM and expects the program to exit with status 0.
+func Stop(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+}
+
+// EchoOnce dials addr, sends msg and expects it back.
+func EchoOnce(t *testing.T, addr, msg string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	EchoOn(t, c, msg)
+}
+
+// EchoOn sends msg on c and expects it back within 10 seconds.
+func EchoOn(t *testing.T, c net.Conn, msg string) {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+		t.Fatalf("echoed %q, %v", got, err)
+	}
+}
