@@ -77,6 +77,7 @@ var (
 	binFastHTTP   = &Binary{Name: "fasthttp", Pkg: "./servers/fasthttp"}
 	binKasyncEcho = &Binary{Name: "kasync-echo", InRoot: true, Pkg: "./examples/echo", Optional: true}
 	binKasyncHTTP = &Binary{Name: "kasync-httpserver", InRoot: true, Pkg: "./examples/httpserver", Optional: true}
+	binKasyncFast = &Binary{Name: "kasync-httpfast", InRoot: true, Pkg: "./examples/httpfast", Optional: true}
 )
 
 // servers lists every server; each scenario runs those of its kind. Every
@@ -90,6 +91,7 @@ var servers = []Server{
 	{Name: "net/http", Kind: KindHTTP, Baseline: true, Binary: binNetHTTP},
 	{Name: "fasthttp", Kind: KindHTTP, Binary: binFastHTTP},
 	{Name: "kasync-http", Kind: KindHTTP, Binary: binKasyncHTTP, Args: []string{"-loops", "1"}},
+	{Name: "kasync-httpfast", Kind: KindHTTP, Binary: binKasyncFast, Args: []string{"-loops", "1"}},
 }
 
 // selectScenarios returns the scenarios named in list (comma-separated
