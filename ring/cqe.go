@@ -21,7 +21,7 @@ var _ [unsafe.Sizeof(CQE{}) - cqeSize]struct{}
 // Err returns the errno carried by a failed completion, or nil.
 func (c *CQE) Err() error {
 	if c.Res < 0 {
-		return syscall.Errno(-c.Res)
+		return syscall.Errno(-int64(c.Res))
 	}
 	return nil
 }

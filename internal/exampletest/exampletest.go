@@ -34,10 +34,22 @@ func Main(m *testing.M, name string, main func()) {
 	goleak.VerifyTestMain(m)
 }
 
+// Proc is a started program.
+type Proc struct {
+	*exec.Cmd
+	copied chan struct{} // closed when all of its output went to rest
+}
+
+// Wait waits for the program to exit and for its output to be copied.
+func (p *Proc) Wait() error {
+	<-p.copied
+	return p.Cmd.Wait()
+}
+
 // Start runs the program with args (space-separated) and returns the address
 // from the "listening on ADDR" line it prints first. What it prints after
 // that goes to rest, if not nil. The program is killed when the test ends.
-func Start(t *testing.T, args string, rest io.Writer) (*exec.Cmd, string) {
+func Start(t *testing.T, args string, rest io.Writer) (*Proc, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", argsEnv+"="+args, "GORACE=atexit_sleep_ms=0")
@@ -52,21 +64,26 @@ func Start(t *testing.T, args string, rest io.Writer) (*exec.Cmd, string) {
 	t.Cleanup(func() { cmd.Process.Kill() })
 	rd := bufio.NewReader(out)
 	line, err := rd.ReadString('\n')
-	if rest != nil {
-		go io.Copy(rest, rd)
+	if rest == nil {
+		rest = io.Discard
 	}
+	p := &Proc{Cmd: cmd, copied: make(chan struct{})}
+	go func() {
+		io.Copy(rest, rd) // until the program exits
+		close(p.copied)
+	}()
 	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
 	if err != nil || !ok {
 		t.Fatalf("command said %q, %v", line, err)
 	}
-	return cmd, addr
+	return p, addr
 }
 
 // Stop sends SIGTERM and expects the program to exit with status 0.
-func Stop(t *testing.T, cmd *exec.Cmd) {
+func Stop(t *testing.T, p *Proc) {
 	t.Helper()
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
+	p.Process.Signal(syscall.SIGTERM)
+	if err := p.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
 }
