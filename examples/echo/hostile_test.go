@@ -1,0 +1,174 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kasync-go/kasync/internal/exampletest"
+)
+
+// procFDs counts the descriptors open in process pid.
+func procFDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// procRSS returns process pid's resident set in KiB.
+func procRSS(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// waitFDs waits (bounded) for pid's descriptor count to come back to want.
+func waitFDs(t *testing.T, pid, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	got := procFDs(t, pid)
+	for got > want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = procFDs(t, pid)
+	}
+	if got > want {
+		t.Fatalf("server has %d descriptors, %d before the clients", got, want)
+	}
+}
+
+// TestHostileClients runs the echo server in each mode against peers that
+// misbehave, then checks it still answers, holds no more descriptors than
+// before, and kept its memory bounded.
+func TestHostileClients(t *testing.T) {
+	for _, mode := range []string{"conn", "handler"} {
+		t.Run(mode, func(t *testing.T) {
+			p, addr := exampletest.Start(t, "-addr 127.0.0.1:0 -loops 1 -mode "+mode, nil)
+			pid := p.Process.Pid
+			exampletest.EchoOnce(t, addr, "warm up")
+			baseFDs, baseRSS := procFDs(t, pid), procRSS(t, pid)
+
+			const n = 300
+			var wg sync.WaitGroup
+			run := func(f func()) {
+				wg.Add(1)
+				go func() { defer wg.Done(); f() }()
+			}
+			for i := range n {
+				run(func() { // reset in the middle of a message
+					c, err := net.Dial("tcp", addr)
+					if err != nil {
+						return
+					}
+					c.Write(bytes.Repeat([]byte{'r'}, 100+i))
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				})
+				run(func() { // connect and vanish
+					if c, err := net.Dial("tcp", addr); err == nil {
+						c.Close()
+					}
+				})
+			}
+			var halfErr error
+			var halfMu sync.Mutex
+			for i := range 50 {
+				run(func() { // half-close: every byte sent before the FIN comes back, then EOF
+					msg := bytes.Repeat([]byte{byte('a' + i%26)}, 10000+i*37)
+					c, err := net.Dial("tcp", addr)
+					if err == nil {
+						defer c.Close()
+						c.SetDeadline(time.Now().Add(20 * time.Second))
+						go func() {
+							c.Write(msg)
+							c.(*net.TCPConn).CloseWrite()
+						}()
+						var got []byte
+						got, err = io.ReadAll(c)
+						if err == nil && !bytes.Equal(got, msg) {
+							err = fmt.Errorf("half-close: got %d bytes back, sent %d", len(got), len(msg))
+						}
+					}
+					if err != nil {
+						halfMu.Lock()
+						halfErr = err
+						halfMu.Unlock()
+					}
+				})
+			}
+			// Slowloris: a byte every 20 ms; it must still be echoed.
+			slow, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, b := range []byte("slow") {
+				slow.Write([]byte{b})
+				time.Sleep(20 * time.Millisecond)
+			}
+			slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+			got := make([]byte, 4)
+			if _, err := io.ReadFull(slow, got); err != nil || string(got) != "slow" {
+				t.Fatalf("slowloris: %q %v", got, err)
+			}
+			slow.Close()
+			// A client that tries to write 256 MiB and never reads: the
+			// server must stop reading when it cannot write, not buffer
+			// the stream.
+			hog, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hog.SetWriteDeadline(time.Now().Add(3 * time.Second))
+			chunk := make([]byte, 1<<20)
+			sent := 0
+			for sent < 256<<20 {
+				m, err := hog.Write(chunk)
+				sent += m
+				if err != nil {
+					break
+				}
+			}
+			peakRSS := procRSS(t, pid)
+			hog.(*net.TCPConn).SetLinger(0)
+			hog.Close()
+			wg.Wait()
+			if halfErr != nil {
+				t.Fatal(halfErr)
+			}
+			if sent >= 64<<20 {
+				t.Fatalf("the server took all %d bytes from a client that never reads", sent)
+			}
+			// Memory must not follow the stream. The bound is loose because
+			// -race multiplies what the server's buffer ring and goroutine
+			// stacks take; the stream is twice the bound.
+			if grown := peakRSS - baseRSS; grown > 128<<10 {
+				t.Fatalf("server RSS grew by %d KiB under a client that never reads", grown)
+			}
+			exampletest.EchoOnce(t, addr, "still here")
+			waitFDs(t, pid, baseFDs)
+			t.Logf("%s: %d resets, %d vanished, 50 half-closes; the never-reading client got %d KiB in before the server stopped reading; RSS %d -> %d KiB (peak); fds %d -> %d",
+				mode, n, n, sent>>10, baseRSS, peakRSS, baseFDs, procFDs(t, pid))
+			exampletest.Stop(t, p)
+		})
+	}
+}
+
