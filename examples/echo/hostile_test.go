@@ -171,4 +171,3 @@ func TestHostileClients(t *testing.T) {
 		})
 	}
 }
-
