@@ -55,3 +55,13 @@ func TestSignal(t *testing.T) {
 		}
 	}
 }
+
+// TestFallback: where io_uring is refused, both modes still echo, on Go's
+// runtime, and SIGTERM still exits 0.
+func TestFallback(t *testing.T) {
+	for _, mode := range []string{"conn", "handler"} {
+		p, addr := exampletest.StartRefused(t, "-addr 127.0.0.1:0 -loops 1 -mode "+mode, nil)
+		exampletest.EchoOnce(t, addr, "no io_uring here")
+		exampletest.Stop(t, p)
+	}
+}

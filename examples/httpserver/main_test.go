@@ -16,8 +16,13 @@ func TestMain(m *testing.M) { exampletest.Main(m, "httpserver", main) }
 
 // TestHello: GET / over the command answers "Hello, World!" as
 // text/plain, on a kept-alive connection; SIGTERM exits 0.
-func TestHello(t *testing.T) {
-	cmd, addr := exampletest.Start(t, "-addr 127.0.0.1:0 -loops 2", nil)
+func TestHello(t *testing.T) { serveHello(t, exampletest.Start) }
+
+// TestHelloFallback: where io_uring is refused, it serves on Go's runtime.
+func TestHelloFallback(t *testing.T) { serveHello(t, exampletest.StartRefused) }
+
+func serveHello(t *testing.T, start func(*testing.T, string, io.Writer) (*exampletest.Proc, string)) {
+	cmd, addr := start(t, "-addr 127.0.0.1:0 -loops 2", nil)
 	client := &http.Client{Timeout: 10 * time.Second}
 	for range 5 {
 		resp, err := client.Get("http://" + addr + "/")

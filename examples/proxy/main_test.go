@@ -13,7 +13,12 @@ func TestMain(m *testing.M) { exampletest.Main(m, "proxy", main) }
 
 // TestProxy: bytes go through the command to an upstream echo server and
 // back unchanged, each way spliced; SIGTERM exits 0.
-func TestProxy(t *testing.T) {
+func TestProxy(t *testing.T) { proxy(t, exampletest.Start) }
+
+// TestProxyFallback: where io_uring is refused, it proxies on Go's runtime.
+func TestProxyFallback(t *testing.T) { proxy(t, exampletest.StartRefused) }
+
+func proxy(t *testing.T, start func(*testing.T, string, io.Writer) (*exampletest.Proc, string)) {
 	up, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +36,7 @@ func TestProxy(t *testing.T) {
 			}()
 		}
 	}()
-	cmd, addr := exampletest.Start(t, "-listen 127.0.0.1:0 -to "+up.Addr().String(), nil)
+	cmd, addr := start(t, "-listen 127.0.0.1:0 -to "+up.Addr().String(), nil)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ package exampletest
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -14,12 +15,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kasync-go/kasync/internal/seccomp"
+
 	"go.uber.org/goleak"
 )
 
 const (
 	runMainEnv = "KASYNC_EXAMPLE_RUN_MAIN"
 	argsEnv    = "KASYNC_EXAMPLE_ARGS"
+	refuseEnv  = "KASYNC_EXAMPLE_REFUSE_IO_URING"
 )
 
 // Main is an example's TestMain: started by Start, the binary runs the
@@ -27,6 +31,12 @@ const (
 // and fails them if a goroutine is left behind.
 func Main(m *testing.M, name string, main func()) {
 	if os.Getenv(runMainEnv) == "1" {
+		if os.Getenv(refuseEnv) == "1" {
+			if err := seccomp.RefuseIOUring(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(3)
+			}
+		}
 		os.Args = append([]string{name}, strings.Fields(os.Getenv(argsEnv))...)
 		main()
 		os.Exit(0)
@@ -51,8 +61,24 @@ func (p *Proc) Wait() error {
 // that goes to rest, if not nil. The program is killed when the test ends.
 func Start(t *testing.T, args string, rest io.Writer) (*Proc, string) {
 	t.Helper()
+	return start(t, args, rest, false)
+}
+
+// StartRefused is Start in a process where the kernel refuses io_uring, as
+// a container's seccomp profile does: the program must fall back to Go's
+// runtime and work all the same.
+func StartRefused(t *testing.T, args string, rest io.Writer) (*Proc, string) {
+	t.Helper()
+	return start(t, args, rest, true)
+}
+
+func start(t *testing.T, args string, rest io.Writer, refuse bool) (*Proc, string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), runMainEnv+"=1", argsEnv+"="+args, "GORACE=atexit_sleep_ms=0")
+	if refuse {
+		cmd.Env = append(cmd.Env, refuseEnv+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
