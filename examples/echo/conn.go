@@ -5,8 +5,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/kasync-go/kasync/executor"
 )
 
 // Mode "conn": goroutine-style I/O. One task accepts; each connection gets a
@@ -19,7 +17,7 @@ const grace = 5 * time.Second
 
 // serveConns serves echo on addr with loops loops until ctx is done.
 func serveConns(ctx context.Context, addr string, loops int, ready func(net.Addr)) error {
-	e, err := executor.New(executor.WithLoops(loops))
+	e, err := newExecutor(loops)
 	if err != nil {
 		return err
 	}

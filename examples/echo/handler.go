@@ -30,7 +30,7 @@ const handlerGrace = 5 * time.Second
 // serveHandler serves echo on addr with loops loops until ctx is done, then
 // stops accepting and gives open connections handlerGrace to finish.
 func serveHandler(ctx context.Context, addr string, loops int, ready func(net.Addr)) error {
-	e, err := executor.New(executor.WithLoops(1))
+	e, err := newExecutor(1)
 	if err != nil {
 		return err
 	}

@@ -24,11 +24,26 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/kasync-go/kasync/executor"
 )
 
 // modes maps a mode's name to its server: it serves echo on addr with loops
 // rings until ctx is done, calling ready once it listens.
 var modes = map[string]func(ctx context.Context, addr string, loops int, ready func(net.Addr)) error{}
+
+// strict makes the executor fail where io_uring is refused, instead of
+// falling back to Go's net (-strict).
+var strict bool
+
+// newExecutor starts the executor a mode serves on.
+func newExecutor(loops int) (*executor.Executor, error) {
+	opts := []executor.Option{executor.WithLoops(loops)}
+	if strict {
+		opts = append(opts, executor.Strict())
+	}
+	return executor.New(opts...)
+}
 
 func main() {
 	defaultMode := "conn"
@@ -43,6 +58,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	loops := flag.Int("loops", runtime.GOMAXPROCS(0), "io_uring loops (rings)")
 	mode := flag.String("mode", defaultMode, "server mode: "+strings.Join(names, ", "))
+	flag.BoolVar(&strict, "strict", false, "fail where io_uring is refused instead of falling back to Go's net")
 	flag.Parse()
 	serve, ok := modes[*mode]
 	if !ok {

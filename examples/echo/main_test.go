@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -63,5 +64,17 @@ func TestFallback(t *testing.T) {
 		p, addr := exampletest.StartRefused(t, "-addr 127.0.0.1:0 -loops 1 -mode "+mode, nil)
 		exampletest.EchoOnce(t, addr, "no io_uring here")
 		exampletest.Stop(t, p)
+	}
+}
+
+// TestStrictRefused: with -strict where io_uring is refused, the server
+// does not start, and says why in words a user can act on.
+func TestStrictRefused(t *testing.T) {
+	out, err := exampletest.RunRefused("-addr 127.0.0.1:0 -strict")
+	if err == nil {
+		t.Fatalf("started where io_uring is refused, with -strict: %s", out)
+	}
+	if !strings.Contains(out, "seccomp") || !strings.Contains(out, "io_uring") {
+		t.Fatalf("the error does not say why: %s", out)
 	}
 }

@@ -137,3 +137,14 @@ func EchoOn(t *testing.T, c net.Conn, msg string) {
 		t.Fatalf("echoed %q, %v", got, err)
 	}
 }
+
+// RunRefused runs the program with args to its end in a process where the
+// kernel refuses io_uring, and returns what it printed and how it exited.
+func RunRefused(args string) (string, error) {
+	var out strings.Builder
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), runMainEnv+"=1", argsEnv+"="+args, refuseEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
