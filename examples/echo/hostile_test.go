@@ -5,56 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/kasync-go/kasync/internal/exampletest"
 )
-
-// procFDs counts the descriptors open in process pid.
-func procFDs(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
-// procRSS returns process pid's resident set in KiB.
-func procRSS(t *testing.T, pid int) int {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
-			return kb
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
-}
-
-// waitFDs waits (bounded) for pid's descriptor count to come back to want.
-func waitFDs(t *testing.T, pid, want int) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	got := procFDs(t, pid)
-	for got > want && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		got = procFDs(t, pid)
-	}
-	if got > want {
-		t.Fatalf("server has %d descriptors, %d before the clients", got, want)
-	}
-}
 
 // TestHostileClients runs the echo server in each mode against peers that
 // misbehave, then checks it still answers, holds no more descriptors than
@@ -65,7 +21,7 @@ func TestHostileClients(t *testing.T) {
 			p, addr := exampletest.Start(t, "-addr 127.0.0.1:0 -loops 1 -mode "+mode, nil)
 			pid := p.Process.Pid
 			exampletest.EchoOnce(t, addr, "warm up")
-			baseFDs, baseRSS := procFDs(t, pid), procRSS(t, pid)
+			baseFDs, baseRSS := exampletest.FDs(t, pid), exampletest.RSS(t, pid)
 
 			const n = 300
 			var wg sync.WaitGroup
@@ -147,7 +103,7 @@ func TestHostileClients(t *testing.T) {
 					break
 				}
 			}
-			peakRSS := procRSS(t, pid)
+			peakRSS := exampletest.RSS(t, pid)
 			hog.(*net.TCPConn).SetLinger(0)
 			hog.Close()
 			wg.Wait()
@@ -164,9 +120,9 @@ func TestHostileClients(t *testing.T) {
 				t.Fatalf("server RSS grew by %d KiB under a client that never reads", grown)
 			}
 			exampletest.EchoOnce(t, addr, "still here")
-			waitFDs(t, pid, baseFDs)
+			exampletest.WaitFDs(t, pid, baseFDs)
 			t.Logf("%s: %d resets, %d vanished, 50 half-closes; the never-reading client got %d KiB in before the server stopped reading; RSS %d -> %d KiB (peak); fds %d -> %d",
-				mode, n, n, sent>>10, baseRSS, peakRSS, baseFDs, procFDs(t, pid))
+				mode, n, n, sent>>10, baseRSS, peakRSS, baseFDs, exampletest.FDs(t, pid))
 			exampletest.Stop(t, p)
 		})
 	}

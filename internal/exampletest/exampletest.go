@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -147,4 +148,45 @@ func RunRefused(args string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
 	return out.String(), err
+}
+
+// FDs counts the descriptors open in process pid.
+func FDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// RSS returns process pid's resident set in KiB.
+func RSS(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.Fields(rest)[0])
+			return kb
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// WaitFDs waits (bounded) for pid's descriptor count to come back to want.
+func WaitFDs(t *testing.T, pid, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	got := FDs(t, pid)
+	for got > want && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		got = FDs(t, pid)
+	}
+	if got > want {
+		t.Fatalf("server has %d descriptors, %d before the clients", got, want)
+	}
 }
