@@ -94,23 +94,9 @@ func TestHostileClients(t *testing.T) {
 	slow.Close()
 	// A client that tries to pipeline 1 GiB of requests and never reads the
 	// answers: the server must stop reading, not queue responses.
-	hog, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hog.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	var peakRSS int
 	batch := []byte(strings.Repeat(request, 1<<20/len(request)))
-	sent := 0
-	for sent < 1<<30 {
-		m, err := hog.Write(batch)
-		sent += m
-		if err != nil {
-			break
-		}
-	}
-	peakRSS := exampletest.RSS(t, pid)
-	hog.(*net.TCPConn).SetLinger(0)
-	hog.Close()
+	sent := exampletest.NeverReads(t, addr, batch, 1<<30, func() { peakRSS = exampletest.RSS(t, pid) })
 	wg.Wait()
 	if firstErr != nil {
 		t.Fatal(firstErr)

@@ -190,3 +190,29 @@ func WaitFDs(t *testing.T, pid, want int) {
 		t.Fatalf("server has %d descriptors, %d before the clients", got, want)
 	}
 }
+
+// NeverReads connects to addr and writes chunk over and over, up to limit
+// bytes, without reading anything back, until the server stops taking bytes
+// (a 3-second write deadline ends it). While the connection is stuck it
+// calls stuck (to look at the server), then resets the connection. It
+// returns how many bytes the server took.
+func NeverReads(t *testing.T, addr string, chunk []byte, limit int, stuck func()) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	sent := 0
+	for sent < limit {
+		m, err := c.Write(chunk)
+		sent += m
+		if err != nil {
+			break
+		}
+	}
+	stuck()
+	c.(*net.TCPConn).SetLinger(0)
+	c.Close()
+	return sent
+}
