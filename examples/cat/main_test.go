@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kasync-go/kasync/internal/exampletest"
 )
 
 // The test binary is cat itself when mainEnv is set: the tests run it as a
@@ -16,6 +18,7 @@ const mainEnv = "KASYNC_EXAMPLE_CAT"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(mainEnv) == "1" {
+		exampletest.RefuseIfAsked()
 		main()
 	}
 	os.Exit(m.Run())
@@ -157,5 +160,17 @@ func TestCatBrokenPipe(t *testing.T) {
 	w.Close()
 	if got.code != 1 || got.stderr != "" {
 		t.Fatalf("cat into a closed pipe: %+v", got)
+	}
+}
+
+// TestFallback: where io_uring is refused, cat works on Go's os (quietly:
+// cat keeps its stderr for errors about files).
+func TestFallback(t *testing.T) {
+	t.Setenv(exampletest.RefuseEnv, "1")
+	dir := t.TempDir()
+	p := write(t, dir, "a", []byte("no io_uring here\n"))
+	r := runCat(t, "", nil, p)
+	if r.code != 0 || r.stdout != "no io_uring here\n" {
+		t.Fatalf("%+v", r)
 	}
 }

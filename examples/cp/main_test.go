@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kasync-go/kasync/internal/exampletest"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -21,6 +23,7 @@ const mainEnv = "KASYNC_EXAMPLE_CP"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(mainEnv) == "1" {
+		exampletest.RefuseIfAsked()
 		main()
 	}
 	os.Exit(m.Run())
@@ -187,5 +190,21 @@ func TestCpProgress(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(dir, "to-tty"))
 	if !bytes.Equal(a, b) {
 		t.Fatal("copy differs")
+	}
+}
+
+// TestFallback: where io_uring is refused, cp works on Go's os (quietly).
+func TestFallback(t *testing.T) {
+	t.Setenv(exampletest.RefuseEnv, "1")
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "dst")
+	data := bytes.Repeat([]byte("kasync "), 100000)
+	if err := os.WriteFile(src, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	stderr, code := runCp(t, nil, src, dst)
+	got, err := os.ReadFile(dst)
+	if code != 0 || err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("code %d, %v, %d bytes copied; stderr %q", code, err, len(got), stderr)
 	}
 }

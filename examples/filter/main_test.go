@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -12,9 +13,7 @@ import (
 
 func TestMain(m *testing.M) { exampletest.Main(m, "filter", main) }
 
-// output collects what the command prints after its first line.
-var output syncBuffer
-
+// syncBuffer collects what the command prints after its first line.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
@@ -34,8 +33,14 @@ func (b *syncBuffer) String() string {
 
 // TestFilter: clients from 127.0.0.1 get echo, clients from 127.0.0.2 are
 // dropped and counted; SIGTERM exits 0.
-func TestFilter(t *testing.T) {
-	cmd, addr := exampletest.Start(t, "-addr 127.0.0.1:0 -allow 127.0.0.1/32", &output)
+func TestFilter(t *testing.T) { filterTest(t, exampletest.Start) }
+
+// TestFilterFallback: where io_uring is refused, the filter still drops.
+func TestFilterFallback(t *testing.T) { filterTest(t, exampletest.StartRefused) }
+
+func filterTest(t *testing.T, start func(*testing.T, string, io.Writer) (*exampletest.Proc, string)) {
+	var output syncBuffer
+	cmd, addr := start(t, "-addr 127.0.0.1:0 -allow 127.0.0.1/32", &output)
 	exampletest.EchoOnce(t, addr, "allowed")
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
 	c, err := d.Dial("tcp", addr)

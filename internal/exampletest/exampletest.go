@@ -32,12 +32,7 @@ const (
 // and fails them if a goroutine is left behind.
 func Main(m *testing.M, name string, main func()) {
 	if os.Getenv(runMainEnv) == "1" {
-		if os.Getenv(refuseEnv) == "1" {
-			if err := seccomp.RefuseIOUring(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-				os.Exit(3)
-			}
-		}
+		RefuseIfAsked()
 		os.Args = append([]string{name}, strings.Fields(os.Getenv(argsEnv))...)
 		main()
 		os.Exit(0)
@@ -215,4 +210,20 @@ func NeverReads(t *testing.T, addr string, chunk []byte, limit int, stuck func()
 	c.(*net.TCPConn).SetLinger(0)
 	c.Close()
 	return sent
+}
+
+// RefuseEnv, set to 1 in a program's environment, makes RefuseIfAsked
+// refuse io_uring there.
+const RefuseEnv = refuseEnv
+
+// RefuseIfAsked refuses io_uring in this process if RefuseEnv is set, for
+// programs whose tests run them with a harness of their own.
+func RefuseIfAsked() {
+	if os.Getenv(refuseEnv) != "1" {
+		return
+	}
+	if err := seccomp.RefuseIOUring(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
 }
