@@ -1,0 +1,6 @@
+//go:build race
+
+package exampletest
+
+// Race reports a -race build, whose memory use says little about a server's.
+const Race = true
