@@ -217,15 +217,12 @@ func (c *Conn) arm() error {
 		}
 		return errNoBufRing
 	}
-	if err := c.fd.acquire(); err != nil {
-		return netError(err)
-	}
 	c.mu.Lock()
 	c.br = br
 	c.armed, c.capped, c.noBufs = true, false, false
 	c.mu.Unlock()
 	fd := c.fd.fd
-	o, err := c.l.start(func(sqe *ring.SQE, o *op) {
+	o, err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
 		o.onCQE = c.onRecvFn
 		c.recvUD = o.userData()
@@ -234,8 +231,7 @@ func (c *Conn) arm() error {
 		c.mu.Lock()
 		c.armed = false
 		c.mu.Unlock()
-		c.fd.releaseRef()
-		return err
+		return netError(err)
 	}
 	c.mu.Lock()
 	closed := c.closed
@@ -252,11 +248,7 @@ func (c *Conn) arm() error {
 
 // endRecv waits for the multishot receive's last CQE (it has ended or been
 // cancelled) and releases it and its descriptor reference.
-func (c *Conn) endRecv(o *op) {
-	o.wait(context.Background(), nil)
-	c.l.release(o)
-	c.fd.releaseRef()
-}
+func (c *Conn) endRecv(o *op) { c.l.endHeld(c.fd, o) }
 
 // onRecv handles each CQE of the multishot receive, with the loop locked.
 func (c *Conn) onRecv(res int32, flags uint32) {

@@ -329,14 +329,11 @@ func (s *lnSock) arm() error {
 	if old != nil {
 		s.end(old)
 	}
-	if err := s.fd.acquire(); err != nil {
-		return netError(err)
-	}
 	ln.mu.Lock()
 	s.armed, s.capped = true, false
 	ln.mu.Unlock()
 	fd := s.fd.fd
-	o, err := s.l.start(func(sqe *ring.SQE, o *op) {
+	o, err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
 		o.onCQE = s.onCQE
 		s.ud = o.userData()
@@ -345,8 +342,7 @@ func (s *lnSock) arm() error {
 		ln.mu.Lock()
 		s.armed = false
 		ln.mu.Unlock()
-		s.fd.releaseRef()
-		return err
+		return netError(err)
 	}
 	ln.mu.Lock()
 	closed := ln.closed
@@ -362,11 +358,7 @@ func (s *lnSock) arm() error {
 }
 
 // end waits for an accept's last CQE and releases it.
-func (s *lnSock) end(o *op) {
-	o.wait(context.Background(), nil)
-	s.l.release(o)
-	s.fd.releaseRef()
-}
+func (s *lnSock) end(o *op) { s.l.endHeld(s.fd, o) }
 
 // onAccept handles each CQE of the multishot accept, with the loop locked.
 func (s *lnSock) onAccept(res int32, flags uint32) {

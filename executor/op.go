@@ -231,3 +231,26 @@ func (l *loop) cancelCause(ctx context.Context) error {
 // errClosedFD is what an operation on a closed descriptor gets; the net and
 // file layers turn it into net.ErrClosed or os.ErrClosed.
 var errClosedFD = errors.New("use of closed file descriptor")
+
+// startHeld starts a callback-driven (multishot) op on descriptor f, holding
+// a reference on f until endHeld: the same reference exec holds for a
+// single-shot op. Its owner keeps the op where Close can find it.
+func (l *loop) startHeld(f *sysFD, prep func(*ring.SQE, *op)) (*op, error) {
+	if err := f.acquire(); err != nil {
+		return nil, err
+	}
+	o, err := l.start(prep)
+	if err != nil {
+		f.releaseRef()
+		return nil, err
+	}
+	return o, nil
+}
+
+// endHeld waits for an op from startHeld to post its last CQE (it ended, or
+// was cancelled), then releases its slot and its reference on f.
+func (l *loop) endHeld(f *sysFD, o *op) {
+	o.wait(context.Background(), nil)
+	l.release(o)
+	f.releaseRef()
+}
