@@ -79,7 +79,11 @@ func buildServers(dirs Dirs, list []Server) (map[string]string, error) {
 	}
 	for _, b := range optional {
 		wg.Go(func() {
-			if err := goBuild(dirs, []*Binary{b}); err != nil {
+			build := goBuild
+			if b.CSource != "" {
+				build = gccBuild
+			}
+			if err := build(dirs, []*Binary{b}); err != nil {
 				mu.Lock()
 				unavailable[b.Name] = err.Error()
 				mu.Unlock()
@@ -131,6 +135,23 @@ func goBuild(dirs Dirs, bins []*Binary) error {
 			lines = append(lines[:2], "...")
 		}
 		return fmt.Errorf("go build %s failed (%v): %s", strings.Join(args[3:], " "), err, strings.Join(lines, "; "))
+	}
+	return nil
+}
+
+// gccBuild builds bins[0], a C program on liburing, with gcc.
+func gccBuild(dirs Dirs, bins []*Binary) error {
+	b := bins[0]
+	src := filepath.Join(dirs.Bench, b.CSource)
+	cmd := exec.Command("gcc", "-O2", "-o", filepath.Join(dirs.Bin, b.Name), src, "-luring")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(stderr.String())
+		if i := strings.IndexByte(msg, '\n'); i >= 0 {
+			msg = msg[:i]
+		}
+		return fmt.Errorf("gcc %s failed (%v; needs gcc and liburing-dev): %s", b.CSource, err, msg)
 	}
 	return nil
 }

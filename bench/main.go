@@ -43,6 +43,7 @@ func run() error {
 	noWrk := flag.Bool("nowrk", false, "do not run wrk even if it is installed")
 	noPin := flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
 	plain := flag.Bool("plain", false, "load with single-shot receives, no provided buffers or registered files (to compare the generator's cost)")
+	baseline := flag.String("baseline", "", "the server the ratios are relative to, in place of its kind's usual one (net, net/http); e.g. gnet or liburing-c")
 	list := flag.Bool("list", false, "list scenarios and servers, and exit")
 	flag.Parse()
 
@@ -80,6 +81,11 @@ func run() error {
 	}
 	if opts.Servers, err = selectServers(*serverList); err != nil {
 		return err
+	}
+	if *baseline != "" {
+		if opts.Servers, err = rebase(opts.Servers, *baseline); err != nil {
+			return err
+		}
 	}
 
 	dirs, err := findDirs()

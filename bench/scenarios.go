@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kasync-go/kasync/bench/loadgen"
@@ -67,6 +68,7 @@ type Binary struct {
 	InRoot   bool   // in kasync's own module (../) rather than bench's
 	Pkg      string // package directory, relative to its module
 	Optional bool   // report "not available" rather than fail when it does not build
+	CSource  string // a C program on liburing, built with gcc (relative to bench/)
 }
 
 var (
@@ -78,6 +80,7 @@ var (
 	binKasyncEcho = &Binary{Name: "kasync-echo", InRoot: true, Pkg: "./examples/echo", Optional: true}
 	binKasyncHTTP = &Binary{Name: "kasync-httpserver", InRoot: true, Pkg: "./examples/httpserver", Optional: true}
 	binKasyncFast = &Binary{Name: "kasync-httpfast", InRoot: true, Pkg: "./examples/httpfast", Optional: true}
+	binCEcho      = &Binary{Name: "liburing-echo", CSource: "liburing/echo.c", Optional: true}
 )
 
 // servers lists every server; each scenario runs those of its kind. Every
@@ -88,6 +91,7 @@ var servers = []Server{
 	{Name: "kasync-conn", Kind: KindEcho, Binary: binKasyncEcho, Args: []string{"-loops", "1", "-mode", "conn"}},
 	{Name: "kasync-handler", Kind: KindEcho, Binary: binKasyncEcho, Args: []string{"-loops", "1", "-mode", "handler"}},
 	{Name: "ring", Kind: KindEcho, Binary: binRingEcho},
+	{Name: "liburing-c", Kind: KindEcho, Binary: binCEcho},
 	{Name: "net/http", Kind: KindHTTP, Baseline: true, Binary: binNetHTTP},
 	{Name: "fasthttp", Kind: KindHTTP, Binary: binFastHTTP},
 	{Name: "kasync-http", Kind: KindHTTP, Binary: binKasyncHTTP, Args: []string{"-loops", "1"}},
@@ -130,7 +134,7 @@ func selectScenarios(list string, conns, size int) ([]Scenario, error) {
 // selectServers returns the servers named in list (all when empty).
 func selectServers(list string) ([]Server, error) {
 	if list == "" {
-		return servers, nil
+		return slices.Clone(servers), nil
 	}
 	var out []Server
 	for _, name := range strings.Split(list, ",") {
@@ -147,6 +151,21 @@ func selectServers(list string) ([]Server, error) {
 		}
 	}
 	return out, nil
+}
+
+// rebase makes the server called name the baseline of its kind in list.
+func rebase(list []Server, name string) ([]Server, error) {
+	i := slices.IndexFunc(list, func(s Server) bool { return s.Name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("-baseline %s: not among the servers that run", name)
+	}
+	kind := list[i].Kind
+	for j := range list {
+		if list[j].Kind == kind {
+			list[j].Baseline = j == i
+		}
+	}
+	return list, nil
 }
 
 func scenarioNames() string {
