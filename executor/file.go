@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/kasync-go/kasync/ring"
@@ -36,9 +37,10 @@ type File struct {
 	posMu     sync.Mutex // serializes Read, Write and Seek
 
 	appendMode bool
-	direct     bool // opened with O_DIRECT
-	memAlign   int  // O_DIRECT: buffer address alignment
-	offAlign   int  // O_DIRECT: offset and length alignment
+	direct     bool        // opened with O_DIRECT
+	noCached   atomic.Bool // readCached does not work on this file
+	memAlign   int         // O_DIRECT: buffer address alignment
+	offAlign   int         // O_DIRECT: offset and length alignment
 }
 
 // maxRW caps one read or write: the kernel moves at most about 2 GiB per call.
@@ -249,6 +251,11 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, e
 	}
 	if f.osf != nil {
 		return f.osf.ReadAt(p, off)
+	}
+	if ctx.Err() == nil {
+		n = f.readCached(p, off)
+		p = p[n:]
+		off += int64(n)
 	}
 	for len(p) > 0 {
 		want := min(len(p), maxRW)

@@ -415,8 +415,21 @@ func checkBatch(e *Executor, dir string) error {
 	return nil
 }
 
-// checkCopy: CopyFile copies from position to position, exactly.
+// checkCopy: CopyFile copies from position to position, exactly, with
+// copy_file_range and with the ring's pipeline.
 func checkCopy(e *Executor, dir string) error {
+	if err := checkCopyWith(e, dir); err != nil {
+		return fmt.Errorf("copy_file_range: %w", err)
+	}
+	noCopyRange = true
+	defer func() { noCopyRange = false }()
+	if err := checkCopyWith(e, dir); err != nil {
+		return fmt.Errorf("ring pipeline: %w", err)
+	}
+	return nil
+}
+
+func checkCopyWith(e *Executor, dir string) error {
 	r := rand.New(rand.NewSource(3))
 	for _, size := range []int{0, 1, copyChunk - 1, copyChunks*copyChunk + 5, 3*copyChunks*copyChunk + 1234} {
 		data := randBytes(r, size)
@@ -833,4 +846,60 @@ func TestFileDirect(t *testing.T) {
 
 func isAligned(b []byte) bool {
 	return len(b) > 0 && uintptr(unsafe.Pointer(&b[0]))%DirectAlign == 0
+}
+
+// TestReadAtCached: a ReadAt the page cache holds is answered without the
+// ring; one it does not goes through the ring; one that is half cached
+// takes the cached part at once and the rest through the ring, and every
+// byte is right.
+func TestReadAtCached(t *testing.T) {
+	e := fileExecutor(t)
+	name := filepath.Join(t.TempDir(), "cached")
+	data := randBytes(rand.New(rand.NewSource(9)), 1<<20)
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	read := func(off, n int) uint64 {
+		t.Helper()
+		before := e.Stats().Submitted
+		buf := make([]byte, n)
+		if m, err := f.ReadAt(buf, int64(off)); m != n || err != nil {
+			t.Fatalf("ReadAt(%d bytes, %d) = %d, %v", n, off, m, err)
+		}
+		if !bytes.Equal(buf, data[off:off+n]) {
+			t.Fatalf("ReadAt(%d bytes, %d): wrong bytes", n, off)
+		}
+		return e.Stats().Submitted - before
+	}
+	if ops := read(4096, 8192); ops != 0 {
+		t.Errorf("a cached read took %d ring operations", ops)
+	}
+	// Out of the page cache, and no read-ahead to bring more back in.
+	fd := f.sfd.fd
+	if err := unix.Fsync(fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(fd, 0, 0, unix.FADV_RANDOM); err != nil {
+		t.Fatal(err)
+	}
+	if ops := read(0, 4096); ops == 0 {
+		t.Skip("the page cache kept the file (FADV_DONTNEED refused): nothing to check")
+	}
+	if ops := read(0, 4096); ops != 0 {
+		t.Errorf("a read cached by the one before took %d ring operations", ops)
+	}
+	if ops := read(0, 3*4096); ops == 0 {
+		t.Errorf("a half-cached read took no ring operation")
+	}
+	if m, err := f.ReadAt(make([]byte, 10), 1<<20-5); m != 5 || err != io.EOF {
+		t.Errorf("ReadAt across the end = %d, %v; want 5, EOF", m, err)
+	}
 }

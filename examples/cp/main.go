@@ -1,5 +1,6 @@
-// Cp copies a file, like cp(1) without options, on kasync's io_uring Files:
-// Executor.CopyFileProgress keeps eight 256 KiB reads and writes in flight.
+// Cp copies a file, like cp(1) without options, on kasync's Files:
+// Executor.CopyFileProgress has the kernel copy with copy_file_range, and
+// where it cannot, keeps eight 256 KiB reads and writes in flight on the ring.
 //
 //	cp SRC DST
 //
