@@ -77,6 +77,7 @@ var (
 	binRingEcho   = &Binary{Name: "ringecho", Pkg: "./servers/ringecho"}
 	binNetHTTP    = &Binary{Name: "nethttp", Pkg: "./servers/nethttp"}
 	binFastHTTP   = &Binary{Name: "fasthttp", Pkg: "./servers/fasthttp"}
+	binGnetHTTP   = &Binary{Name: "gnethttp", Pkg: "./servers/gnethttp"}
 	binKasyncEcho = &Binary{Name: "kasync-echo", InRoot: true, Pkg: "./examples/echo", Optional: true}
 	binKasyncHTTP = &Binary{Name: "kasync-httpserver", InRoot: true, Pkg: "./examples/httpserver", Optional: true}
 	binKasyncFast = &Binary{Name: "kasync-httpfast", InRoot: true, Pkg: "./examples/httpfast", Optional: true}
@@ -94,6 +95,7 @@ var servers = []Server{
 	{Name: "liburing-c", Kind: KindEcho, Binary: binCEcho},
 	{Name: "net/http", Kind: KindHTTP, Baseline: true, Binary: binNetHTTP},
 	{Name: "fasthttp", Kind: KindHTTP, Binary: binFastHTTP},
+	{Name: "gnet-http", Kind: KindHTTP, Binary: binGnetHTTP, Args: []string{"-loops", "1"}},
 	{Name: "kasync-http", Kind: KindHTTP, Binary: binKasyncHTTP, Args: []string{"-loops", "1"}},
 	{Name: "kasync-httpfast", Kind: KindHTTP, Binary: binKasyncFast, Args: []string{"-loops", "1"}},
 }
