@@ -13,12 +13,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Dial connects to address on a TCP ("tcp", "tcp4", "tcp6") or Unix ("unix")
-// network, like net.Dialer.DialContext, and returns a *Conn. The socket is
-// made with socket(2) and connected by a CONNECT operation on io_uring; a
-// deadline of ctx is enforced by the kernel too (LINK_TIMEOUT). A name with
-// several addresses is tried address by address. With the Go backend
-// (io_uring refused) it returns net.Dialer's connection.
+// Dial connects to address on a TCP ("tcp", "tcp4", "tcp6"), Unix ("unix")
+// or UDP ("udp", "udp4", "udp6") network, like net.Dialer.DialContext. For
+// TCP and Unix it returns a *Conn: the socket is made with socket(2) and
+// connected by a CONNECT operation on io_uring; a deadline of ctx is
+// enforced by the kernel too (LINK_TIMEOUT). For UDP it returns a *UDPConn.
+// A name with several addresses is tried address by address. With the Go
+// backend (io_uring refused) it returns net.Dialer's connection.
 func (e *Executor) Dial(ctx context.Context, network, address string, opts ...DialOption) (net.Conn, error) {
 	var cfg dialConfig
 	for _, o := range opts {
@@ -28,6 +29,11 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 		return goDial(ctx, network, address, &cfg)
 	}
 	k, err := parseNetwork(network, false)
+	if err != nil {
+		if pk, perr := parseNetwork(network, true); perr == nil {
+			k, err = pk, nil
+		}
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -58,7 +64,12 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 	}
 	var first error
 	for _, sa := range sas {
-		c, err := e.dialOne(ctx, network, k, sa, &cfg)
+		var c net.Conn
+		if k.stream {
+			c, err = e.dialOne(ctx, network, k, sa, &cfg)
+		} else {
+			c, err = e.dialUDP(network, k, sa, &cfg)
+		}
 		if err == nil {
 			return c, nil
 		}
@@ -99,6 +110,7 @@ func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa un
 	}
 	if family != unix.AF_UNIX {
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1) // as Go's net does
+		setKeepAlive(fd, cfg.keepAlive)
 	}
 	rsa := new(rawSockaddr)
 	if !rsa.set(sa) {

@@ -2,11 +2,13 @@ package executor_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/kasync-go/kasync/executor"
 )
@@ -276,4 +278,50 @@ func ExampleWithNamespace() {
 	if err == nil {
 		c.Close()
 	}
+}
+
+// Dial("udp") gives a connected UDP socket as a net.Conn: each Write is one
+// datagram to the peer, each Read one datagram from it.
+func ExampleExecutor_Dial_udp() {
+	e, err := executor.New()
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	srv, err := e.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	c, err := e.Dial(context.Background(), "udp", srv.LocalAddr().String())
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	buf := make([]byte, 64)
+	n, from, _ := srv.ReadFrom(buf)
+	srv.WriteTo([]byte("pong to "+string(buf[:n])), from)
+	n, _ = c.Read(buf)
+	fmt.Println(string(buf[:n]))
+	// Output: pong to ping
+}
+
+// A listener's deadline makes a blocked Accept give up with a timeout.
+func ExampleListener_SetDeadline() {
+	e, err := executor.New()
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
+	ln, err := e.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(10 * time.Millisecond))
+	_, err = ln.Accept()
+	var ne net.Error
+	fmt.Println(errors.As(err, &ne) && ne.Timeout())
+	// Output: true
 }

@@ -1,9 +1,11 @@
 package executor
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
+	"time"
 )
 
 // Verdict is a filter's decision on a connection or a datagram (kasync's
@@ -29,10 +31,12 @@ type listenConfig struct {
 	packetFilter func(from netip.AddrPort, b []byte) Verdict
 	reusePort    bool
 	namespace    string
+	keepAlive    *net.KeepAliveConfig // nil: the default
 }
 
 type dialConfig struct {
 	namespace string
+	keepAlive *net.KeepAliveConfig // nil: the default
 }
 
 type listenOption func(*listenConfig)
@@ -108,6 +112,15 @@ func (fl *goFilteredListener) Accept() (net.Conn, error) {
 }
 
 func (fl *goFilteredListener) Dropped() uint64 { return fl.dropped.Load() }
+
+// SetDeadline sets Accept's deadline, as the Listener of the io_uring
+// backend has it.
+func (fl *goFilteredListener) SetDeadline(t time.Time) error {
+	if d, ok := fl.Listener.(interface{ SetDeadline(time.Time) error }); ok {
+		return d.SetDeadline(t)
+	}
+	return &net.OpError{Op: "set", Net: fl.Addr().Network(), Addr: fl.Addr(), Err: errors.ErrUnsupported}
+}
 
 // goFilteredPacketConn applies a WithPacketFilter filter to a packet
 // connection of Go's net package (the fallback backend).

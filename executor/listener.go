@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
@@ -22,17 +23,19 @@ import (
 // grown past acceptQueueMax pauses accepting until Accept drains it (the
 // kernel's backlog holds the rest).
 type Listener struct {
-	e       *Executor
-	net     string
-	socks   []*lnSock
-	addr    net.Addr
-	filter  func(netip.AddrPort) Verdict
-	dropped atomic.Uint64
-	unlink  string // Unix socket path to remove on Close
-	ctx     context.Context
-	stop    context.CancelFunc
+	e         *Executor
+	net       string
+	socks     []*lnSock
+	addr      net.Addr
+	filter    func(netip.AddrPort) Verdict
+	keepAlive *net.KeepAliveConfig
+	dropped   atomic.Uint64
+	unlink    string // Unix socket path to remove on Close
+	ctx       context.Context
+	stop      context.CancelFunc
 
 	amu sync.Mutex // one Accept at a time
+	dl  deadline   // Accept's
 
 	// Accept state; a socket's onCQE takes mu with its loop locked.
 	mu      sync.Mutex
@@ -116,7 +119,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 		return nil, listenError(network, address, err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	ln := &Listener{e: e, net: network, filter: cfg.filter, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
 	for i, fd := range fds {
 		l := e.loop()
 		if n > 1 {
@@ -243,6 +246,10 @@ func (ln *Listener) Accept() (net.Conn, error) {
 			ln.mu.Unlock()
 			return nil, ln.opError(net.ErrClosed)
 		}
+		if ln.dl.passed() {
+			ln.mu.Unlock()
+			return nil, ln.opError(os.ErrDeadlineExceeded)
+		}
 		if ln.qhead < len(ln.queue) {
 			a := ln.queue[ln.qhead]
 			if ln.qhead++; ln.qhead == len(ln.queue) {
@@ -283,6 +290,7 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		select {
 		case <-ln.wake:
 		case <-ln.ctx.Done():
+		case <-ln.dl.done():
 		}
 	}
 }
@@ -312,6 +320,9 @@ func (ln *Listener) admit(a accepted) *Conn {
 	l := a.s.l
 	if len(ln.socks) == 1 {
 		l = ln.e.loop()
+	}
+	if ln.net != "unix" {
+		setKeepAlive(a.fd, ln.keepAlive)
 	}
 	c := newConn(l, a.fd, ln.net)
 	c.raddr = raddr
@@ -412,6 +423,7 @@ func (ln *Listener) Close() error {
 	}
 	ln.mu.Unlock()
 	ln.stop()
+	ln.dl.stop()
 	for i, s := range ln.socks {
 		s.fd.Close()
 		if ops[i] != nil {
@@ -425,6 +437,21 @@ func (ln *Listener) Close() error {
 }
 
 // Addr returns the address listened on (*net.TCPAddr or *net.UnixAddr).
+// SetDeadline sets the deadline for Accept, like net.TCPListener's: a
+// blocked Accept and later ones fail with an error that wraps
+// os.ErrDeadlineExceeded (a net.Error whose Timeout is true) once t has
+// passed; the zero time removes the deadline.
+func (ln *Listener) SetDeadline(t time.Time) error {
+	ln.mu.Lock()
+	closed := ln.closed
+	ln.mu.Unlock()
+	if closed {
+		return ln.opErrorOp("set", net.ErrClosed)
+	}
+	ln.dl.set(t)
+	return nil
+}
+
 func (ln *Listener) Addr() net.Addr { return ln.addr }
 
 // Dropped returns how many connections the filter dropped.

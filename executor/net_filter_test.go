@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kasync-go/kasync/internal/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 // TestNetFilter drops connections from 127.0.0.2 and lets 127.0.0.1 through.
@@ -270,11 +272,41 @@ func netFallbackChild() error {
 	if n := ln.(DropCounter).Dropped(); n != 1 {
 		return errors.New("filter dropped " + itoa(int(n)))
 	}
+	if v, _ := unix.GetsockoptInt(fdOf(s), unix.SOL_SOCKET, unix.SO_KEEPALIVE); v != 1 {
+		return errors.New("accepted connection without keep-alive")
+	}
+	// Accept's deadline works through the filtering wrapper.
+	ln.(interface{ SetDeadline(time.Time) error }).SetDeadline(time.Now().Add(-time.Second))
+	if _, err := ln.Accept(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("Accept past the deadline: %v", err)
+	}
 	pc, err := e.ListenPacket("udp", "127.0.0.1:0", WithPacketFilter(func(netip.AddrPort, []byte) Verdict { return Accept }))
 	if err != nil {
 		return err
 	}
-	pc.Close()
+	defer pc.Close()
+	uc, err := e.Dial(context.Background(), "udp", pc.LocalAddr().String())
+	if err != nil {
+		return err
+	}
+	defer uc.Close()
+	uc.Write([]byte("dgram"))
+	pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	dg := make([]byte, 16)
+	if n, _, err := pc.ReadFrom(dg); err != nil || string(dg[:n]) != "dgram" {
+		return fmt.Errorf("udp Dial: %d bytes, %v", n, err)
+	}
 	os.Stdout.WriteString("fallback ok\n")
 	return nil
+}
+
+// fdOf returns the descriptor of a connection of Go's net package.
+func fdOf(c net.Conn) int {
+	fd := -1
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			rc.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
 }

@@ -13,7 +13,7 @@ import (
 // Go's own net types, with the filters and the namespace still applied.
 
 func goListen(network, address string, cfg *listenConfig) (net.Listener, error) {
-	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort)}
+	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort), KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
 	var ln net.Listener
 	err := inNamespace(cfg.namespace, func() (err error) {
 		ln, err = lc.Listen(context.Background(), network, address)
@@ -29,7 +29,7 @@ func goListen(network, address string, cfg *listenConfig) (net.Listener, error) 
 }
 
 func goDial(ctx context.Context, network, address string, cfg *dialConfig) (net.Conn, error) {
-	var d net.Dialer
+	d := net.Dialer{KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
 	var c net.Conn
 	err := inNamespace(cfg.namespace, func() (err error) {
 		c, err = d.DialContext(ctx, network, address)

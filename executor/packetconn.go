@@ -95,14 +95,19 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}
+	return e.newPacketConn(fd, network, family, cfg.packetFilter), nil
+}
+
+// newPacketConn makes a PacketConn of a UDP socket.
+func (e *Executor) newPacketConn(fd int, network string, family int, filter func(netip.AddrPort, []byte) Verdict) *PacketConn {
 	l := e.loop()
 	ctx, stop := context.WithCancel(context.Background())
 	pc := &PacketConn{l: l, fd: newSysFD(l, fd), net: network, family: family, ctx: ctx, stop: stop,
-		rx: new(msgBuf), tx: new(msgBuf), filter: cfg.packetFilter}
+		rx: new(msgBuf), tx: new(msgBuf), filter: filter}
 	if sa, err := unix.Getsockname(fd); err == nil {
 		pc.laddr = netAddrOf(network, sa)
 	}
-	return pc, nil
+	return pc
 }
 
 // ReadFrom receives one datagram into p (the rest of a longer one is lost)

@@ -1,0 +1,65 @@
+package executor
+
+import (
+	"net"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// KeepAliveOption sets TCP keep-alive probes; it works for both Listen and
+// Dial. See WithKeepAlive.
+type KeepAliveOption struct{ cfg net.KeepAliveConfig }
+
+// WithKeepAlive sets the keep-alive probes of the TCP connections a Listener
+// accepts or Dial makes, with net.KeepAliveConfig's meaning: Enable turns
+// them on; a zero Idle, Interval or Count takes Go's default (15 s, 15 s,
+// 9), a negative one leaves the system's. Without this option they are on
+// with Go's defaults, as with Go's net, so that a peer that vanished
+// without a FIN is noticed. The event-driven Serve leaves them off.
+func WithKeepAlive(cfg net.KeepAliveConfig) KeepAliveOption { return KeepAliveOption{cfg} }
+
+func (o KeepAliveOption) applyListen(c *listenConfig) { c.keepAlive = &o.cfg }
+func (o KeepAliveOption) applyDial(c *dialConfig)     { c.keepAlive = &o.cfg }
+
+// defaultKeepAlive is what a connection gets without WithKeepAlive.
+var defaultKeepAlive = net.KeepAliveConfig{Enable: true}
+
+// setKeepAlive applies cfg (nil: the default) to a TCP socket. Like Go's
+// net, it ignores errors: the connection works without probes.
+func setKeepAlive(fd int, cfg *net.KeepAliveConfig) {
+	if cfg == nil {
+		cfg = &defaultKeepAlive
+	}
+	if !cfg.Enable {
+		return
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	secs := func(d time.Duration) int {
+		if d == 0 {
+			d = 15 * time.Second
+		}
+		return int((d + time.Second - 1) / time.Second)
+	}
+	if cfg.Idle >= 0 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, secs(cfg.Idle))
+	}
+	if cfg.Interval >= 0 {
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, secs(cfg.Interval))
+	}
+	if cfg.Count >= 0 {
+		count := cfg.Count
+		if count == 0 {
+			count = 9
+		}
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, count)
+	}
+}
+
+// goKeepAlive is cfg for Go's net.ListenConfig and net.Dialer.
+func goKeepAlive(cfg *net.KeepAliveConfig) net.KeepAliveConfig {
+	if cfg == nil {
+		return defaultKeepAlive
+	}
+	return *cfg
+}
