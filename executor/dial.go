@@ -89,22 +89,7 @@ func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa un
 	fail := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: netError(err)}
 	}
-	var family int
-	switch sa.(type) {
-	case *unix.SockaddrInet4:
-		family = unix.AF_INET
-	case *unix.SockaddrInet6:
-		family = unix.AF_INET6
-	default:
-		family = unix.AF_UNIX
-	}
-	var fd int
-	err := inNamespace(cfg.namespace, func() (err error) {
-		if fd, err = unix.Socket(family, k.sockType(), 0); err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		return nil
-	})
+	family, fd, err := dialSocket(sa, k, cfg)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -130,4 +115,24 @@ func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa un
 	c := newConn(l, fd, network)
 	c.raddr = raddr
 	return c, nil
+}
+
+// dialSocket makes a socket of k's type for a connection to sa, in cfg's
+// namespace, and returns its family and descriptor.
+func dialSocket(sa unix.Sockaddr, k netKind, cfg *dialConfig) (family, fd int, err error) {
+	switch sa.(type) {
+	case *unix.SockaddrInet4:
+		family = unix.AF_INET
+	case *unix.SockaddrInet6:
+		family = unix.AF_INET6
+	default:
+		family = unix.AF_UNIX
+	}
+	err = inNamespace(cfg.namespace, func() (err error) {
+		if fd, err = unix.Socket(family, k.sockType(), 0); err != nil {
+			return os.NewSyscallError("socket", err)
+		}
+		return nil
+	})
+	return family, fd, err
 }

@@ -549,17 +549,7 @@ func checkSizeOps(e *Executor, dir string) error {
 
 func TestFileConcurrentReadAt(t *testing.T) {
 	e := fileExecutor(t, WithLoops(2))
-	r := rand.New(rand.NewSource(4))
-	data := randBytes(r, 4<<20)
-	name := filepath.Join(t.TempDir(), "data")
-	if err := os.WriteFile(name, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := e.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := openRandomFile(t, e, 4<<20, 4)
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for g := range 64 {
@@ -854,16 +844,7 @@ func isAligned(b []byte) bool {
 // byte is right.
 func TestReadAtCached(t *testing.T) {
 	e := fileExecutor(t)
-	name := filepath.Join(t.TempDir(), "cached")
-	data := randBytes(rand.New(rand.NewSource(9)), 1<<20)
-	if err := os.WriteFile(name, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := e.Open(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f, data := openRandomFile(t, e, 1<<20, 9)
 	read := func(off, n int) uint64 {
 		t.Helper()
 		before := e.Stats().Submitted
@@ -902,4 +883,21 @@ func TestReadAtCached(t *testing.T) {
 	if m, err := f.ReadAt(make([]byte, 10), 1<<20-5); m != 5 || err != io.EOF {
 		t.Errorf("ReadAt across the end = %d, %v; want 5, EOF", m, err)
 	}
+}
+
+// openRandomFile writes size random bytes (from seed) to a temporary file
+// and opens it with e; the file is closed when the test ends.
+func openRandomFile(t *testing.T, e *Executor, size int, seed int64) (*File, []byte) {
+	t.Helper()
+	data := randBytes(rand.New(rand.NewSource(seed)), size)
+	name := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := e.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, data
 }

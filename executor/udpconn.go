@@ -40,17 +40,7 @@ func (e *Executor) dialUDP(network string, k netKind, sa unix.Sockaddr, cfg *dia
 	fail := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(raddr), Err: netError(err)}
 	}
-	family := unix.AF_INET
-	if _, ok := sa.(*unix.SockaddrInet6); ok {
-		family = unix.AF_INET6
-	}
-	var fd int
-	err := inNamespace(cfg.namespace, func() (err error) {
-		if fd, err = unix.Socket(family, k.sockType(), 0); err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		return nil
-	})
+	family, fd, err := dialSocket(sa, k, cfg)
 	if err != nil {
 		return nil, fail(err)
 	}
