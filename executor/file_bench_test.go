@@ -18,7 +18,12 @@ import (
 // File benchmarks: 4 KiB random reads by 32 goroutines (File.ReadAt,
 // File.ReadBatch of 32, os.File.ReadAt), from the page cache and with
 // O_DIRECT, and a whole-file copy (CopyFile against io.Copy of *os.Files).
-// Each reports the most OS threads the process had during the run.
+// Each reports the most OS threads the process had during the run. Go keeps
+// the threads it made, so a sub-benchmark also counts those an earlier one
+// in the same process left: for clean counts (and for ratios), run one
+// sub-benchmark per process, os and kasync alternating, with an anchored
+// pattern per level such as '^BenchmarkFileRandRead$/^cache$/^ReadAt$'
+// (a bare 'ReadAt$' matches os.ReadAt too).
 //
 // By default the file is 16 MiB, made in a temporary directory under
 // /var/tmp (O_DIRECT does not work on every tmpfs) and removed afterwards.
