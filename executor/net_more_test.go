@@ -3,6 +3,7 @@ package executor
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"syscall"
@@ -211,4 +212,63 @@ func TestKeepAlive(t *testing.T) {
 	c, s = pair(off, off)
 	check("dialed, off", c, 0, 0, 0, 0)
 	check("accepted, off", s, 0, 0, 0, 0)
+}
+
+// TestSyscallConn: a Conn's RawConn reaches the socket (Control), reads and
+// writes through it wait on the ring for readiness and honour the deadline,
+// and it fails with net.ErrClosed after Close.
+func TestSyscallConn(t *testing.T) {
+	e := newTestExecutor(t)
+	_, c, s := listenAndDial(t, e, "tcp", "127.0.0.1:0")
+	rc, err := s.(*Conn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep int
+	if err := rc.Control(func(fd uintptr) { keep, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_KEEPALIVE) }); err != nil || keep != 1 {
+		t.Fatalf("Control: SO_KEEPALIVE %d, %v", keep, err)
+	}
+
+	// A raw read waits until the peer writes.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		c.Write([]byte("hello"))
+	}()
+	buf := make([]byte, 16)
+	var n int
+	err = rc.Read(func(fd uintptr) bool {
+		var rerr error
+		n, _, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	})
+	if err != nil || string(buf[:n]) != "hello" {
+		t.Fatalf("raw Read = %q, %v", buf[:n], err)
+	}
+
+	// A raw write, read back by the peer.
+	err = rc.Write(func(fd uintptr) bool {
+		_, werr := unix.Write(int(fd), []byte("raw"))
+		return werr != unix.EAGAIN
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.ReadFull(c, buf[:3]); err != nil || string(buf[:n]) != "raw" {
+		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+
+	// Nothing to read and a deadline: a timeout.
+	s.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	err = rc.Read(func(fd uintptr) bool {
+		_, _, rerr := unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+		return rerr != unix.EAGAIN
+	})
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("raw Read past the deadline = %v", err)
+	}
+
+	s.Close()
+	if err := rc.Control(func(uintptr) {}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Control after Close = %v; want net.ErrClosed", err)
+	}
 }
