@@ -222,26 +222,24 @@ func (c *Conn) arm() error {
 	c.armed, c.capped, c.noBufs = true, false, false
 	c.mu.Unlock()
 	fd := c.fd.fd
-	o, err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
+	err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
 		o.onCQE = c.onRecvFn
 		c.recvUD = o.userData()
+	}, func(o *op) bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.closed {
+			return false
+		}
+		c.recvOp = o
+		return true
 	})
 	if err != nil {
 		c.mu.Lock()
 		c.armed = false
 		c.mu.Unlock()
 		return netError(err)
-	}
-	c.mu.Lock()
-	closed := c.closed
-	if !closed {
-		c.recvOp = o
-	}
-	c.mu.Unlock()
-	if closed { // Close ran meanwhile and may have cancelled before the SQE went out
-		c.l.cancel(o)
-		c.endRecv(o)
 	}
 	return nil
 }

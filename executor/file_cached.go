@@ -15,7 +15,7 @@ import (
 // never waits for the disk (the kernel answers EAGAIN instead), and what is
 // not cached goes through the ring as before. O_DIRECT reads skip it.
 
-// noCachedReads is set once the kernel refuses RWF_NOWAIT (before 4.14).
+// noCachedReads is set once the kernel lacks preadv2 (before 4.6).
 var noCachedReads atomic.Bool
 
 // readCached reads what of p at off is in the page cache, without waiting:
@@ -36,14 +36,10 @@ func (f *File) readCached(p []byte, off int64) int {
 	switch errno {
 	case 0:
 		return int(n)
-	case syscall.EOPNOTSUPP, syscall.ESPIPE:
-		f.noCached.Store(true) // the file system lacks it, or not a file
+	case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.EINVAL:
+		f.noCached.Store(true) // not for this file (or RWF_NOWAIT unknown)
 	case syscall.ENOSYS:
-		noCachedReads.Store(true)
-	case syscall.EINVAL:
-		if off >= 0 {
-			noCachedReads.Store(true) // RWF_NOWAIT unknown to this kernel
-		}
+		noCachedReads.Store(true) // no preadv2 at all
 	}
 	return 0
 }

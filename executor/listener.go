@@ -344,26 +344,24 @@ func (s *lnSock) arm() error {
 	s.armed, s.capped = true, false
 	ln.mu.Unlock()
 	fd := s.fd.fd
-	o, err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
+	err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
 		o.onCQE = s.onCQE
 		s.ud = o.userData()
+	}, func(o *op) bool {
+		ln.mu.Lock()
+		defer ln.mu.Unlock()
+		if ln.closed {
+			return false
+		}
+		s.op = o
+		return true
 	})
 	if err != nil {
 		ln.mu.Lock()
 		s.armed = false
 		ln.mu.Unlock()
 		return netError(err)
-	}
-	ln.mu.Lock()
-	closed := ln.closed
-	if !closed {
-		s.op = o
-	}
-	ln.mu.Unlock()
-	if closed {
-		s.l.cancel(o)
-		s.end(o)
 	}
 	return nil
 }

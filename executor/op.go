@@ -234,17 +234,24 @@ var errClosedFD = errors.New("use of closed file descriptor")
 
 // startHeld starts a callback-driven (multishot) op on descriptor f, holding
 // a reference on f until endHeld: the same reference exec holds for a
-// single-shot op. Its owner keeps the op where Close can find it.
-func (l *loop) startHeld(f *sysFD, prep func(*ring.SQE, *op)) (*op, error) {
+// single-shot op. keep hands the started op to its owner, which stores it
+// where its Close finds it and returns true; if the owner closed meanwhile
+// (its Close may have looked before the op existed), keep returns false and
+// the op is cancelled and ended here.
+func (l *loop) startHeld(f *sysFD, prep func(*ring.SQE, *op), keep func(*op) bool) error {
 	if err := f.acquire(); err != nil {
-		return nil, err
+		return err
 	}
 	o, err := l.start(prep)
 	if err != nil {
 		f.releaseRef()
-		return nil, err
+		return err
 	}
-	return o, nil
+	if !keep(o) {
+		l.cancel(o)
+		l.endHeld(f, o)
+	}
+	return nil
 }
 
 // endHeld waits for an op from startHeld to post its last CQE (it ended, or
