@@ -257,9 +257,17 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, e
 		p = p[n:]
 		off += int64(n)
 	}
+	m, err := f.readFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepRead(fd, p, off) })
+	return n + m, err
+}
+
+// readFull fills p from off with reads that prep makes (one SQE for p's rest
+// at off, at most maxRW bytes) until p is full, the file ends (io.EOF) or a
+// read fails.
+func (f *File) readFull(ctx context.Context, p []byte, off int64, prep func(s *ring.SQE, fd int, p []byte, off int64)) (n int, err error) {
 	for len(p) > 0 {
 		want := min(len(p), maxRW)
-		m, err := f.run(ctx, "read", func(s *ring.SQE, fd int) { s.PrepRead(fd, p[:want], off) })
+		m, err := f.run(ctx, "read", func(s *ring.SQE, fd int) { prep(s, fd, p[:want], off) })
 		if err != nil {
 			return n, err
 		}
@@ -297,9 +305,15 @@ func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (n int, 
 	if f.osf != nil {
 		return f.osf.WriteAt(p, off)
 	}
+	return f.writeFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepWrite(fd, p, off) })
+}
+
+// writeFull writes all of p at off with writes that prep makes (one SQE for
+// p's rest at off, at most maxRW bytes), or fails.
+func (f *File) writeFull(ctx context.Context, p []byte, off int64, prep func(s *ring.SQE, fd int, p []byte, off int64)) (n int, err error) {
 	for len(p) > 0 {
 		want := min(len(p), maxRW)
-		m, err := f.run(ctx, "write", func(s *ring.SQE, fd int) { s.PrepWrite(fd, p[:want], off) })
+		m, err := f.run(ctx, "write", func(s *ring.SQE, fd int) { prep(s, fd, p[:want], off) })
 		if err != nil {
 			return n, err
 		}

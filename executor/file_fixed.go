@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"syscall"
 
 	"github.com/kasync-go/kasync/ring"
@@ -114,23 +113,7 @@ func (f *File) ReadAtFixed(b FixedBuffer, off int64) (n int, err error) {
 	if err := f.checkDirect("read", b.b, off); err != nil {
 		return 0, err
 	}
-	p := b.b
-	for len(p) > 0 {
-		m, err := f.run(context.Background(), "read", func(s *ring.SQE, fd int) { s.PrepReadFixed(fd, p, off, b.index) })
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, io.EOF
-		}
-		n += m
-		p = p[m:]
-		off += int64(m)
-		if f.direct && len(p) > 0 {
-			return n, io.EOF
-		}
-	}
-	return n, nil
+	return f.readFull(context.Background(), b.b, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepReadFixed(fd, p, off, b.index) })
 }
 
 // WriteAtFixed is WriteAt from a registered buffer (WRITE_FIXED).
@@ -144,18 +127,5 @@ func (f *File) WriteAtFixed(b FixedBuffer, off int64) (n int, err error) {
 	if err := f.checkDirect("write", b.b, off); err != nil {
 		return 0, err
 	}
-	p := b.b
-	for len(p) > 0 {
-		m, err := f.run(context.Background(), "write", func(s *ring.SQE, fd int) { s.PrepWriteFixed(fd, p, off, b.index) })
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, f.pathErr("write", io.ErrShortWrite)
-		}
-		n += m
-		p = p[m:]
-		off += int64(m)
-	}
-	return n, nil
+	return f.writeFull(context.Background(), b.b, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepWriteFixed(fd, p, off, b.index) })
 }
