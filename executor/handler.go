@@ -283,16 +283,7 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 		s.unlink = address
 	}
 	s.handoff = k.unix && cfg.loops > 1
-	// The server is a task of the executor, so that Executor.Close stops it
-	// and waits for it.
-	watch, err := e.Spawn(func(ctx context.Context) error {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.done:
-		}
-		return nil
-	})
+	watch, err := s.watch()
 	if err != nil {
 		closeAll(fds)
 		s.removeSocketFile()
@@ -491,4 +482,17 @@ type hstats struct {
 type hpub struct {
 	mode, conns                                                                                     atomic.Int64
 	accepted, turns, enters, cqes, bytesIn, bytesOut, sends, zcSends, noBufs, pauses, panics, stale atomic.Uint64
+}
+
+// watch makes the server a task of its executor, so that Executor.Close
+// stops it and waits for it; the task ends when the server is done.
+func (s *Server) watch() (*Task, error) {
+	return s.e.Spawn(func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.done:
+		}
+		return nil
+	})
 }

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -53,14 +52,7 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 	if cfg.bufSize == 0 {
 		s.cfg.bufSize = 16 << 10
 	}
-	_, err = e.Spawn(func(ctx context.Context) error {
-		select {
-		case <-ctx.Done():
-			s.Close()
-		case <-s.done:
-		}
-		return nil
-	})
+	_, err = s.watch()
 	if err != nil {
 		ln.Close()
 		return nil, listenError(network, address, err)
