@@ -33,6 +33,7 @@ type config struct {
 	strict   bool
 	ringOpts []ring.Option
 	logf     func(format string, args ...any)
+	goOnly   bool // tests: the Go backend, as where io_uring is refused
 }
 
 // WithLoops sets the number of rings (default GOMAXPROCS).
@@ -86,6 +87,9 @@ func New(opts ...Option) (*Executor, error) {
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
+	if c.goOnly {
+		return newGoBackend(), nil
+	}
 	ringOpts := append([]ring.Option{
 		ring.WithCQSize(4 * c.entries), ring.WithClamp(),
 		ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
@@ -96,8 +100,7 @@ func New(opts ...Option) (*Executor, error) {
 			e.Close()
 			if errors.Is(err, ring.ErrUnavailable) && !c.strict {
 				c.logf("kasync: %v; falling back to Go's net and os", err)
-				return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}),
-					closing: make(chan struct{}), closed: make(chan struct{})}, nil
+				return newGoBackend(), nil
 			}
 			return nil, fmt.Errorf("executor: %w", err)
 		}
@@ -105,6 +108,16 @@ func New(opts ...Option) (*Executor, error) {
 	}
 	return e, nil
 }
+
+// newGoBackend returns an Executor on Go's runtime (BackendGo).
+func newGoBackend() *Executor {
+	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}),
+		closing: make(chan struct{}), closed: make(chan struct{})}
+}
+
+// withGoBackend makes New return the Go backend without trying io_uring,
+// so that one test body runs on both backends.
+func withGoBackend() Option { return func(c *config) { c.goOnly = true } }
 
 // Backend says whether I/O runs on io_uring or on Go's runtime (fallback).
 func (e *Executor) Backend() Backend { return e.backend }

@@ -20,7 +20,7 @@ import (
 // newGoExecutor returns an Executor on the Go backend, as New returns where
 // io_uring is refused.
 func newGoExecutor(t testing.TB) *Executor {
-	e := &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}), closing: make(chan struct{}), closed: make(chan struct{})}
+	e := newGoBackend()
 	t.Cleanup(func() { e.Close() })
 	return e
 }

@@ -1,0 +1,40 @@
+package executor
+
+import (
+	"testing"
+)
+
+// testBackends are the two backends every behaviour is tested on, with one
+// test body: io_uring (Strict, so a refused ring fails the test rather than
+// silently testing Go twice) and Go's runtime, as New returns it where
+// io_uring is refused.
+var testBackends = []struct {
+	name string
+	opts []Option
+}{
+	{"io_uring", []Option{Strict()}},
+	{"go", []Option{withGoBackend()}},
+}
+
+// forEachBackend runs body as a subtest per backend, with a fresh Executor
+// that is closed when the subtest ends.
+func forEachBackend(t *testing.T, body func(t *testing.T, e *Executor), opts ...Option) {
+	t.Helper()
+	for _, b := range testBackends {
+		t.Run(b.name, func(t *testing.T) {
+			e, err := New(append(append([]Option{}, b.opts...), opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := BackendIOURing
+			if b.name == "go" {
+				want = BackendGo
+			}
+			if e.Backend() != want {
+				t.Fatalf("backend %s, want %s", e.Backend(), want)
+			}
+			t.Cleanup(func() { e.Close() })
+			body(t, e)
+		})
+	}
+}
