@@ -31,7 +31,7 @@ type Conn struct {
 	fd   *sysFD
 	net  string
 	ctx  context.Context // done once Close begins; cuts splices short
-	stop context.CancelFunc
+	stop context.CancelCauseFunc // with errClosedFD
 
 	rmu      sync.Mutex // one Read (or WriteTo) at a time
 	wmu      sync.Mutex // one Write (or ReadFrom) at a time
@@ -47,7 +47,7 @@ type Conn struct {
 	br       *ring.BufRing // the loop's, once a receive was armed
 	armed    bool          // the multishot receive is in flight
 	recvOp   *op           // the multishot receive (in flight or ended), not yet released
-	recvUD   uint64        // its user data (written and read with the loop locked)
+	recvCur  *op           // the receive being armed or in flight (written and read with the loop locked)
 	capped   bool          // its cancellation was asked: rq is full
 	noBufs   bool          // it ended for want of buffers: receive into the caller's buffer
 	eof      bool
@@ -72,7 +72,7 @@ type recvBuf struct {
 const maxSend = 1 << 30
 
 func newConn(l *loop, fd int, network string) *Conn {
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancelCause(context.Background())
 	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
 	c.onRecvFn = c.onRecv
 	c.rdl.expire = func() {
@@ -225,7 +225,7 @@ func (c *Conn) arm() error {
 	err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
 		o.onCQE = c.onRecvFn
-		c.recvUD = o.userData()
+		c.recvCur = o
 	}, func(o *op) bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -263,18 +263,14 @@ func (c *Conn) onRecv(res int32, flags uint32) {
 		c.rq = append(c.rq, recvBuf{id: id, n: int(res)})
 		if more && !c.capped && len(c.rq)-c.rqHead >= connMaxQueued {
 			c.capped = true
-			c.l.cancelFromCQE(c.recvUD)
+			c.l.cancelFromCQE(c.recvCur)
 		}
 	case res == 0:
 		c.eof = true
-	case res < 0:
-		switch errno := syscall.Errno(-res); errno {
-		case syscall.ENOBUFS:
-			c.noBufs = true
-		case syscall.ECANCELED, syscall.EINTR:
-		default:
-			c.rerr = errno
-		}
+	case res == -int32(syscall.ENOBUFS):
+		c.noBufs = true
+	case res < 0 && !endedByCancel(res):
+		c.rerr = syscall.Errno(-res)
 	}
 	if !more {
 		c.armed = false
@@ -292,23 +288,21 @@ func (c *Conn) onRecv(res int32, flags uint32) {
 // recvInto receives straight into p with one RECV: for when the loop's
 // buffers ran out or there is no buffer ring.
 func (c *Conn) recvInto(p []byte) (int, error) {
-	res, err := c.run(&c.rop, func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
+	n, err := c.run(&c.rop, func(sqe *ring.SQE, fd int) { sqe.PrepRecv(fd, p, 0) })
 	if err != nil {
-		return 0, c.opError("read", err)
+		return 0, c.opError("read", syscallErr("read", err))
 	}
-	switch {
-	case res > 0:
-		c.mu.Lock()
+	c.mu.Lock()
+	if n > 0 {
 		c.noBufs = false // multishot again at the next Read
-		c.mu.Unlock()
-		return int(res), nil
-	case res == 0:
-		c.mu.Lock()
+	} else {
 		c.eof = true
-		c.mu.Unlock()
+	}
+	c.mu.Unlock()
+	if n == 0 {
 		return 0, io.EOF
 	}
-	return 0, c.opError("read", os.NewSyscallError("read", syscall.Errno(-res)))
+	return n, nil
 }
 
 // Write writes all of p, or returns how much it wrote and why it stopped.
@@ -334,10 +328,7 @@ func (c *Conn) write(p []byte) (int, error) {
 		chunk := p[n:min(len(p), n+maxSend)]
 		res, err := c.run(&c.wop, func(sqe *ring.SQE, fd int) { sqe.PrepSend(fd, chunk, unix.MSG_NOSIGNAL) })
 		if err != nil {
-			return n, c.opError("write", err)
-		}
-		if res < 0 {
-			return n, c.opError("write", os.NewSyscallError("write", syscall.Errno(-res)))
+			return n, c.opError("write", syscallErr("write", err))
 		}
 		if res == 0 {
 			return n, c.opError("write", io.ErrShortWrite)
@@ -347,49 +338,19 @@ func (c *Conn) write(p []byte) (int, error) {
 }
 
 // run runs one operation on the connection's descriptor through the loop's
-// lifecycle and returns its result. Close cancels it (with every operation
-// on the descriptor), and so does dl passing (through slot). A cancelled
-// operation's error names its cause: net.ErrClosed, the executor's Close,
-// or os.ErrDeadlineExceeded.
-func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int32, error) {
+// lifecycle and returns its count, or its error (outcome.cancelCause: Close,
+// the executor's Close, the deadline through slot; or the kernel's errno).
+func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int, error) {
 	f := c.fd
-	out, err := c.l.exec(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
-	switch err {
-	case nil:
-	case errClosedFD:
-		return 0, net.ErrClosed
-	case ErrClosed:
-		return 0, errExecutorClosed{}
-	default:
-		return 0, err
-	}
-	if errno := syscall.Errno(-out.res); out.res < 0 && (errno == syscall.ECANCELED || errno == syscall.EINTR) {
-		switch {
-		case c.isClosed.Load():
-			return 0, net.ErrClosed
-		case c.l.isClosing():
-			return 0, errExecutorClosed{}
-		case out.cut:
-			return 0, os.ErrDeadlineExceeded
-		}
-	}
-	return out.res, nil
+	return c.l.run(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
 }
 
 // runOn runs one operation on descriptor f through the loop's lifecycle,
-// cut short by ctx (the owner's Close), by cancel (a deadline) or by the
-// executor's Close. It returns the CQE's result, whether cancellation was
-// asked, and an error if the operation could not start. closed is the
-// owner's flag, set before it closes f.
-func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int32, bool, error) {
-	out, err := l.exec(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
-	switch err {
-	case errClosedFD:
-		err = net.ErrClosed
-	case ErrClosed:
-		err = errExecutorClosed{}
-	}
-	return out.res, out.asked, err
+// cut short by ctx (the owner's Close, whose cause is errClosedFD), by
+// cancel (a deadline) or by the executor's Close, and returns its count or
+// its error, as Conn.run does.
+func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int, error) {
+	return l.run(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
 }
 
 // Close closes the connection: blocked and later calls fail with
@@ -408,7 +369,7 @@ func (c *Conn) Close() error {
 	c.recvOp = nil
 	c.mu.Unlock()
 	c.poke()
-	c.stop()
+	c.stop(errClosedFD)
 	c.rdl.stop()
 	c.wdl.stop()
 	c.fd.Close() // cancels the receive and anything else in flight
@@ -429,12 +390,9 @@ func (c *Conn) shutdown(how int) error {
 	if c.isClosed.Load() {
 		return c.opError("close", net.ErrClosed)
 	}
-	res, err := c.run(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
+	_, err := c.run(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
 	if err != nil {
-		return c.opError("close", err)
-	}
-	if res < 0 {
-		return c.opError("close", os.NewSyscallError("shutdown", syscall.Errno(-res)))
+		return c.opError("close", syscallErr("shutdown", err))
 	}
 	return nil
 }
@@ -520,68 +478,6 @@ func (c *Conn) opError(op string, err error) error {
 	src, dst := c.laddr, c.raddr
 	c.addrMu.Unlock()
 	return &net.OpError{Op: op, Net: c.net, Source: src, Addr: dst, Err: netError(err)}
-}
-
-// cause names why an operation failed. A cancellation names its cause:
-// Close, the executor's Close, or the deadline.
-func (c *Conn) cause(call string, errno syscall.Errno, asked bool) error {
-	if errno == syscall.ECANCELED || (asked && errno == syscall.EINTR) {
-		switch {
-		case c.isClosed.Load():
-			return net.ErrClosed
-		case c.l.isClosing():
-			return errExecutorClosed{}
-		case asked:
-			return os.ErrDeadlineExceeded
-		}
-	}
-	return os.NewSyscallError(call, errno)
-}
-
-// netError maps the executor's internal errors to what net users test for.
-func netError(err error) error {
-	switch {
-	case err == errClosedFD:
-		return net.ErrClosed
-	case errors.Is(err, ErrClosed):
-		return errExecutorClosed{}
-	}
-	return err
-}
-
-// errExecutorClosed is the error of network calls cut short by the
-// executor's Close: it is both net.ErrClosed and ErrClosed to errors.Is.
-type errExecutorClosed struct{}
-
-func (errExecutorClosed) Error() string { return "use of closed network connection (executor closed)" }
-
-func (errExecutorClosed) Is(target error) bool { return target == net.ErrClosed || target == ErrClosed }
-
-// cancelFromCQE asks the kernel to cancel the op with user data ud, from an
-// onCQE: the loop is locked and its CQ being reaped, so it only queues the
-// request (if the SQ has no room, a goroutine submits it). A stale ud
-// matches nothing.
-func (l *loop) cancelFromCQE(ud uint64) {
-	if sqe, err := l.r.GetSQE(); err == nil {
-		sqe.PrepCancel(ud, 0)
-		sqe.UserData = udIgnore
-		l.stats.cancels.Add(1)
-		l.queueLocked()
-		return
-	}
-	go func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		if l.closed {
-			return
-		}
-		if sqe, err := l.sqeLocked(); err == nil {
-			sqe.PrepCancel(ud, 0)
-			sqe.UserData = udIgnore
-			l.stats.cancels.Add(1)
-			l.queueLocked()
-		}
-	}()
 }
 
 var _ net.Conn = (*Conn)(nil)

@@ -168,69 +168,23 @@ func (f *File) isClosing() bool {
 	}
 }
 
-// fileErr maps a closed descriptor to os.ErrClosed, as os.File reports it.
-func fileErr(err error) error {
-	if err == errClosedFD {
-		return os.ErrClosed
-	}
-	return err
-}
-
 func (f *File) pathErr(op string, err error) error {
 	return &fs.PathError{Op: op, Path: f.name, Err: err}
 }
 
-// run is the one way a File's operation goes to the kernel: it holds a
-// reference on the descriptor, starts the op on the descriptor's loop (with a
-// LINK_TIMEOUT if ctx has a deadline), waits for its terminal CQE (cut short
-// by ctx, Close of the file, or Close of the executor, each of which cancels
-// it and still waits), and turns the result into (n, *fs.PathError).
-// prep gets the descriptor to put in the SQE.
+// run is the one way a File's operation goes to the kernel: loop.run holds
+// a reference on the descriptor, starts the op (with a LINK_TIMEOUT if ctx
+// has a deadline), waits for its terminal CQE (cut short by ctx, Close of
+// the file, or Close of the executor, each of which cancels it and still
+// waits), and names a cancellation's cause; run wraps the error in an
+// *fs.PathError. prep gets the descriptor to put in the SQE.
 func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd int)) (int, error) {
 	s := f.sfd
-	for {
-		out, err := s.l.exec(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
-		if err != nil {
-			return 0, f.pathErr(name, fileErr(err))
-		}
-		if out.res >= 0 {
-			return int(out.res), nil
-		}
-		err = f.opErr(ctx, name, syscall.Errno(-out.res), out.asked, out.linked)
-		if err == errInterrupted {
-			continue // interrupted, not cancelled: retry, as os does
-		}
-		return 0, err
+	n, err := s.l.run(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
+	if err != nil {
+		return 0, f.pathErr(name, fileErr(err))
 	}
-}
-
-// errInterrupted is what opErr says for an op that got EINTR without anyone
-// asking to cancel it: the caller issues it again.
-var errInterrupted = errors.New("interrupted")
-
-// opErr turns a failed op's errno into the caller's error. A cancellation
-// (ECANCELED, or EINTR from a cancelled blocking op) names its cause: Close of
-// the file (fs.ErrClosed), ctx, Close of the executor (ErrClosed), or the
-// deadline's LINK_TIMEOUT.
-func (f *File) opErr(ctx context.Context, name string, errno syscall.Errno, asked, hasDL bool) error {
-	if errno != syscall.ECANCELED && errno != syscall.EINTR {
-		return f.pathErr(name, errno)
-	}
-	switch {
-	case f.sfd.closedByExecutor():
-		return f.pathErr(name, ErrClosed)
-	case f.isClosing():
-		return f.pathErr(name, os.ErrClosed)
-	case ctx.Err() != nil:
-		return f.pathErr(name, context.Cause(ctx))
-	case f.sfd.l.isClosing():
-		return f.pathErr(name, ErrClosed)
-	case errno == syscall.ECANCELED && !asked && hasDL:
-		return f.pathErr(name, context.DeadlineExceeded)
-	case errno == syscall.EINTR && !asked:
-		return errInterrupted
-	}
-	return f.pathErr(name, errno)
+	return n, nil
 }
 
 // ReadAt reads len(p) bytes at off, like os.File.ReadAt: it returns fewer

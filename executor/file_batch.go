@@ -3,7 +3,6 @@ package executor
 import (
 	"context"
 	"io"
-	"syscall"
 
 	"github.com/kasync-go/kasync/ring"
 )
@@ -184,14 +183,15 @@ func (f *File) batch(ctx context.Context, n int, name string, want func(i int) b
 		if closing {
 			l.cancel(o)
 		}
-		asked := o.wait(ctx, nil)
-		res := o.res
-		l.release(o)
-		if res >= 0 {
-			done(idx[k], int(res), nil)
-			continue
+		m, err := l.await(o, ctx, nil, nil, false).result(ctx, s, l)
+		switch err {
+		case nil:
+			done(idx[k], m, nil)
+		case errInterrupted:
+			done(idx[k], 0, err) // the caller issues it again
+		default:
+			done(idx[k], 0, f.pathErr(name, fileErr(err)))
 		}
-		done(idx[k], 0, f.opErr(ctx, name, syscall.Errno(-res), asked, false))
 	}
 	for _, i := range idx[started:] {
 		if err == nil {

@@ -73,14 +73,14 @@ func FuzzOpTableLookup(f *testing.F) {
 			ops = append(ops, tbl.alloc(nil))
 		}
 		tbl.put(ops[1]) // slot 1's generation moved on
-		ops[2].live = true
-		ops[3].live = true
+		ops[2].state = opLive
+		ops[3].state = opCancelling
 		o, ok := tbl.lookup(ud)
 		if !ok {
 			return
 		}
-		if o.userData() != ud || !o.live {
-			t.Fatalf("user data %#x reached op %#x (live %v)", ud, o.userData(), o.live)
+		if o.userData() != ud || !o.inFlight() {
+			t.Fatalf("user data %#x reached op %#x (state %v)", ud, o.userData(), o.state)
 		}
 	})
 }

@@ -475,7 +475,7 @@ func (s *Server) Stats() ServerStats {
 
 // hstats are a loop's counters, kept plainly on its thread.
 type hstats struct {
-	accepted, turns, cqes, bytesIn, bytesOut, sends, zcSends, noBufs, pauses, panics, stale uint64
+	accepted, turns, cqes, bytesIn, bytesOut, sends, zcSends, noBufs, pauses, panics uint64
 }
 
 // hpub are a loop's counters as published once per turn, for Stats.

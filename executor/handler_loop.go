@@ -36,7 +36,6 @@ type hloop struct {
 	r   *ring.Ring
 
 	table opTable
-	live  int // ops between start and terminal CQE
 	cqes  [256]ring.CQE
 
 	// Receive buffers: one ring of count buffers, recycled in buffer id
@@ -255,7 +254,7 @@ func (l *hloop) turn() bool {
 		l.runTimers(time.Now())
 	}
 	l.flush()
-	if l.stopping && l.live == 0 && len(l.conns) == 0 {
+	if l.stopping && l.table.live == 0 && len(l.conns) == 0 {
 		return false
 	}
 	var err error
@@ -529,18 +528,15 @@ func (l *hloop) sqe() *ring.SQE {
 func (l *hloop) newOp(sqe *ring.SQE, cb func(int32, uint32)) *op {
 	o := l.table.alloc(nil)
 	o.onCQE = cb
-	o.live = true
-	l.live++
-	sqe.UserData = o.userData()
+	l.table.begin(o, sqe)
 	return o
 }
 
 // cancelOp asks the kernel to cancel o; o's own CQE still follows.
 func (l *hloop) cancelOp(o *op) {
-	s := l.sqe()
-	s.PrepCancel(o.userData(), 0)
-	s.Flags |= ring.SQECQESkipSuccess
-	s.UserData = udIgnore
+	if l.table.markCancel(o) {
+		prepCancel(l.sqe(), opTarget(o))
+	}
 }
 
 // flush turns state changed this turn into SQEs: receives to (re)arm or
@@ -775,32 +771,13 @@ func (l *hloop) reap() {
 		l.r.CQAdvance(uint32(n))
 		l.st.cqes += uint64(n)
 		for i := 0; i < n; i++ {
-			l.complete(&l.cqes[i])
+			l.table.dispatch(&l.cqes[i])
 		}
 	}
 	if l.bufAdds > 0 {
 		l.br.Advance(l.bufAdds)
 		l.bufAdds = 0
 	}
-}
-
-// complete routes one CQE to its op, as the goroutine loops do: a CQE for
-// a slot's old generation is dropped; the terminal one releases the slot.
-func (l *hloop) complete(cqe *ring.CQE) {
-	o, ok := l.table.lookup(cqe.UserData)
-	if !ok {
-		if cqe.UserData != udIgnore {
-			l.st.stale++
-		}
-		return
-	}
-	cb := o.onCQE
-	if cqe.Flags&ring.CQEFMore == 0 {
-		o.live = false
-		l.live--
-		l.table.put(o)
-	}
-	cb(cqe.Res, cqe.Flags)
 }
 
 // received hands the res bytes a receive CQE names to the handler and
@@ -908,5 +885,5 @@ func (l *hloop) publish() {
 	p.noBufs.Store(s.noBufs)
 	p.pauses.Store(s.pauses)
 	p.panics.Store(s.panics)
-	p.stale.Store(s.stale)
+	p.stale.Store(l.table.stale)
 }

@@ -16,7 +16,7 @@ import (
 func TestLateCQENeverWakesNewOwner(t *testing.T) {
 	e := newTestExecutor(t, WithLoops(1))
 	l := e.loops[0]
-	old, err := l.start(func(s *ring.SQE, _ *op) { s.PrepNop() })
+	old, err := l.start(func(s *ring.SQE, _ *op) { s.PrepNop() }, startSpec{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestLateCQENeverWakesNewOwner(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	l.mu.Lock()
-	if l.table.ops[0].userData() == oldUD || !l.table.ops[0].live {
+	if l.table.ops[0].userData() == oldUD || !l.table.ops[0].inFlight() {
 		l.mu.Unlock()
 		t.Fatal("slot 0 was not reused by the sleeper")
 	}

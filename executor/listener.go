@@ -32,7 +32,7 @@ type Listener struct {
 	dropped   atomic.Uint64
 	unlink    string // Unix socket path to remove on Close
 	ctx       context.Context
-	stop      context.CancelFunc
+	stop      context.CancelCauseFunc // with errClosedFD
 
 	amu sync.Mutex // one Accept at a time
 	dl  deadline   // Accept's
@@ -60,7 +60,7 @@ type lnSock struct {
 	fd     *sysFD
 	armed  bool   // guarded by ln.mu
 	op     *op    // the accept (in flight or ended), not yet released; ln.mu
-	ud     uint64 // its user data (loop lock)
+	cur    *op    // the accept being armed or in flight (loop lock)
 	capped bool   // its cancellation was asked: the queue is full; ln.mu
 	onCQE  func(res int32, flags uint32)
 }
@@ -118,7 +118,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancelCause(context.Background())
 	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
 	for i, fd := range fds {
 		l := e.loop()
@@ -347,7 +347,7 @@ func (s *lnSock) arm() error {
 	err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
 		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
 		o.onCQE = s.onCQE
-		s.ud = o.userData()
+		s.cur = o
 	}, func(o *op) bool {
 		ln.mu.Lock()
 		defer ln.mu.Unlock()
@@ -381,11 +381,11 @@ func (s *lnSock) onAccept(res int32, flags uint32) {
 			ln.queue = append(ln.queue, accepted{int(res), s})
 			if more && !s.capped && len(ln.queue)-ln.qhead >= acceptQueueMax {
 				s.capped = true
-				s.l.cancelFromCQE(s.ud)
+				s.l.cancelFromCQE(s.cur)
 			}
 		}
-	} else if errno := syscall.Errno(-res); errno != syscall.ECANCELED && errno != syscall.EINTR {
-		ln.aerr = errno
+	} else if !endedByCancel(res) {
+		ln.aerr = syscall.Errno(-res)
 	}
 	if !more {
 		s.armed = false
@@ -420,7 +420,7 @@ func (ln *Listener) Close() error {
 		ops[i], s.op = s.op, nil
 	}
 	ln.mu.Unlock()
-	ln.stop()
+	ln.stop(errClosedFD)
 	ln.dl.stop()
 	for i, s := range ln.socks {
 		s.fd.Close()

@@ -26,7 +26,6 @@ type loop struct {
 	r      *ring.Ring
 	table  opTable
 	queued uint32 // SQEs prepared since the last enter
-	live   int    // ops between start and terminal CQE
 	closed bool
 	cqes   [256]ring.CQE
 
@@ -47,7 +46,7 @@ type loop struct {
 }
 
 type loopStats struct {
-	started, completed, stale, batches, sqFullWaits, cancels atomic.Uint64
+	started, completed, batches, sqFullWaits, cancels atomic.Uint64
 }
 
 func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) (*loop, error) {
@@ -76,57 +75,48 @@ func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) 
 	return l, nil
 }
 
-// start takes a slot, has prep fill in an SQE, and queues it for the next batch.
-func (l *loop) start(prep func(*ring.SQE, *op)) (*op, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed || l.isClosing() {
-		return nil, ErrClosed
-	}
-	sqe, err := l.sqeLocked()
-	if err != nil {
-		return nil, err
-	}
-	o := l.allocLocked()
-	prep(sqe, o)
-	sqe.UserData = o.userData()
-	o.live = true
-	l.live++
-	l.stats.started.Add(1)
-	l.queueLocked()
-	return o, nil
+// startSpec says how an op starts: alone, or followed by a LINK_TIMEOUT of
+// linkTS (if the op has not completed by then, the kernel cancels it and its
+// CQE says -ECANCELED).
+type startSpec struct {
+	linked bool
+	linkTS unix.Timespec
 }
 
-// startLinked is start for an op followed by a LINK_TIMEOUT of d: if the op
-// has not completed after d, the kernel cancels it (its CQE says -ECANCELED).
-func (l *loop) startLinked(prep func(*ring.SQE, *op), ts unix.Timespec) (*op, error) {
+// start takes a slot, has prep fill in an SQE, and queues it for the next batch.
+func (l *loop) start(prep func(*ring.SQE, *op), spec startSpec) (*op, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed || l.isClosing() {
 		return nil, ErrClosed
 	}
-	if l.r.SQSpace() < 2 {
+	return l.startLocked(prep, spec)
+}
+
+// startLocked is the one start path of the goroutine loops.
+func (l *loop) startLocked(prep func(*ring.SQE, *op), spec startSpec) (*op, error) {
+	if spec.linked && l.r.SQSpace() < 2 {
 		l.submitLocked()
 	}
 	sqe, err := l.sqeLocked()
 	if err != nil {
 		return nil, err
 	}
-	o := l.allocLocked()
+	o := l.table.alloc(l)
 	prep(sqe, o)
-	sqe.UserData = o.userData()
-	sqe.SetFlags(ring.SQEIOLink)
-	o.linkTS = ts
-	tsqe, err := l.sqeLocked()
-	if err != nil { // unreachable: space for two was made above
-		return nil, err
+	l.table.begin(o, sqe)
+	if spec.linked {
+		sqe.SetFlags(ring.SQEIOLink)
+		o.linkTS = spec.linkTS
+		tsqe, err := l.sqeLocked()
+		if err != nil { // unreachable: space for two was made above
+			return nil, err
+		}
+		tsqe.PrepLinkTimeout(&o.linkTS, 0)
+		tsqe.UserData = udIgnore
+		l.queued++
 	}
-	tsqe.PrepLinkTimeout(&o.linkTS, 0)
-	tsqe.UserData = udIgnore
-	o.live = true
-	l.live++
 	l.stats.started.Add(1)
-	l.queued++
 	l.queueLocked()
 	return o, nil
 }
@@ -143,17 +133,10 @@ func (l *loop) startBatch(ops []*op, prep func(i int, sqe *ring.SQE, o *op)) (in
 		return 0, ErrClosed
 	}
 	for i := range ops {
-		sqe, err := l.sqeLocked()
+		o, err := l.startLocked(func(sqe *ring.SQE, o *op) { prep(i, sqe, o) }, startSpec{})
 		if err != nil {
 			return i, err
 		}
-		o := l.allocLocked()
-		prep(i, sqe, o)
-		sqe.UserData = o.userData()
-		o.live = true
-		l.live++
-		l.stats.started.Add(1)
-		l.queueLocked()
 		ops[i] = o
 	}
 	l.submitLocked()
@@ -176,8 +159,6 @@ func (l *loop) sqeLocked() (*ring.SQE, error) {
 		l.reapLocked()
 	}
 }
-
-func (l *loop) allocLocked() *op { return l.table.alloc(l) }
 
 // release returns o's slot once its terminal CQE has been seen.
 func (l *loop) release(o *op) {
@@ -268,29 +249,13 @@ func (l *loop) reapLocked() int {
 	return total
 }
 
-// completeLocked routes one CQE to its op.
+// completeLocked routes one CQE to its op (opTable.dispatch).
 func (l *loop) completeLocked(c *ring.CQE) {
-	o, ok := l.table.lookup(c.UserData)
-	if !ok {
-		if c.UserData != udIgnore {
-			l.stats.stale.Add(1)
-		}
+	if !l.table.dispatch(c) {
 		return
 	}
-	if o.onCQE != nil {
-		o.onCQE(c.Res, c.Flags)
-	}
-	if c.More() {
-		return
-	}
-	o.res, o.flags, o.live = c.Res, c.Flags, false
-	l.live--
 	l.stats.completed.Add(1)
-	select {
-	case o.done <- struct{}{}:
-	default:
-	}
-	if l.live == 0 && l.isClosing() {
+	if l.table.live == 0 && l.isClosing() {
 		l.closeDrainedLocked()
 	}
 }
@@ -299,17 +264,10 @@ func (l *loop) completeLocked(c *ring.CQE) {
 func (l *loop) cancel(o *op) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !o.live || l.closed {
+	if l.closed || !l.table.markCancel(o) {
 		return
 	}
-	sqe, err := l.sqeLocked()
-	if err != nil {
-		return
-	}
-	sqe.PrepCancel(o.userData(), 0)
-	sqe.UserData = udIgnore
-	l.stats.cancels.Add(1)
-	l.queueLocked()
+	l.cancelLocked(opTarget(o))
 	l.submitLocked()
 }
 
@@ -320,15 +278,40 @@ func (l *loop) cancelFd(fd int) {
 	if l.closed {
 		return
 	}
+	l.cancelLocked(fdTarget(fd))
+	l.submitLocked()
+}
+
+// cancelFromCQE asks the kernel to cancel o from its own onCQE: the loop is
+// locked and its CQ being reaped, so it only queues the request, and if the
+// SQ has no room, a goroutine queues it.
+func (l *loop) cancelFromCQE(o *op) {
+	if !l.table.markCancel(o) {
+		return
+	}
+	t := opTarget(o)
+	if l.r.SQSpace() > 0 {
+		l.cancelLocked(t)
+		return
+	}
+	go func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if !l.closed {
+			l.cancelLocked(t) // a stale user data matches nothing
+		}
+	}()
+}
+
+// cancelLocked queues one ASYNC_CANCEL for t.
+func (l *loop) cancelLocked(t cancelTarget) {
 	sqe, err := l.sqeLocked()
 	if err != nil {
 		return
 	}
-	sqe.PrepCancelFd(fd, ring.CancelAll)
-	sqe.UserData = udIgnore
+	prepCancel(sqe, t)
 	l.stats.cancels.Add(1)
 	l.queueLocked()
-	l.submitLocked()
 }
 
 // poller sleeps in Go's netpoller until the ring has completions, reaps them,
@@ -369,16 +352,12 @@ func (l *loop) isClosing() bool {
 func (l *loop) beginClose() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.live == 0 {
+	if l.table.live == 0 {
 		l.closeDrainedLocked()
 		return
 	}
-	if sqe, err := l.sqeLocked(); err == nil {
-		sqe.PrepCancelAny()
-		sqe.UserData = udIgnore
-		l.queueLocked()
-		l.submitLocked()
-	}
+	l.cancelLocked(ringTarget)
+	l.submitLocked()
 	l.reapLocked()
 }
 

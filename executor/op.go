@@ -2,43 +2,44 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
 )
 
-// An op is one request in flight on a loop: the one lifecycle that tasks,
-// timers, net, files and the fast path share.
+// An op is one request to the kernel: the one lifecycle that tasks, timers,
+// net, files and the fast path share, on both kinds of loop.
 //
-//  1. start takes a free slot, lets the caller prepare the SQE, and tags it
+//  1. begin (optable.go) takes a free slot for a prepared SQE and tags it
 //     with user data = generation<<32 | slot+1. The SQE goes out with the
 //     loop's next batch.
-//  2. Every CQE is matched to its slot by that user data; one whose
-//     generation is stale is counted and dropped, so it never reaches a new
-//     owner of the slot. A multishot op's onCQE sees each CQE; the CQE without
-//     CQEFMore is terminal.
-//  3. The terminal CQE wakes the one goroutine waiting in wait (or, for
-//     callback-driven ops, is seen by onCQE alone).
-//  4. wait can be cut short by cancellation: it submits ASYNC_CANCEL and still
-//     waits for the op's own terminal CQE, so memory the kernel was using is
-//     released only once the kernel is done with it.
+//  2. dispatch matches every CQE to its slot by that user data; one whose
+//     generation is stale is counted and dropped. A multishot op's onCQE
+//     sees each CQE; the CQE without CQEFMore is terminal.
+//  3. The terminal CQE wakes the one goroutine waiting in wait, or, for a
+//     callback op nobody waits for (the fast path), is seen by onCQE alone.
+//  4. Cancellation (ASYNC_CANCEL, prepared by prepCancel) never ends an op
+//     by itself: its own terminal CQE still comes, so memory the kernel was
+//     using is released only once the kernel is done with it.
 //  5. release returns the slot; its generation moves on.
+//
+// How an op starts is a parameter of that one path, not a copy of it: a
+// single-shot op with or without a LINK_TIMEOUT (startSpec), a multishot op
+// held by its owner (startHeld), a batch (startBatch).
 type op struct {
-	l    *loop
-	slot uint32
-	gen  uint32
+	l     *loop // nil on the fast path
+	slot  uint32
+	gen   uint32
+	state opState
 
 	res   int32
 	flags uint32
-	done  chan struct{} // receives once, at the terminal CQE
-	live  bool          // between start and the terminal CQE
+	done  chan struct{} // goroutine loops: receives once, at the terminal CQE
 
-	// onCQE, if set, is called for every CQE of the op (multishot), with
-	// the loop locked. It must not block.
+	// onCQE, if set, is called for every CQE of the op (multishot), on the
+	// loop's thread or with the loop locked. It must not block.
 	onCQE func(res int32, flags uint32)
 
 	// Memory the kernel reads at submission, kept here so it is on the heap:
@@ -49,11 +50,11 @@ type op struct {
 // userData encodes an op's identity; 0 is never used by an op.
 func (o *op) userData() uint64 { return uint64(o.gen)<<32 | uint64(o.slot+1) }
 
+// inFlight reports whether the op has begun and not yet ended.
+func (o *op) inFlight() bool { return o.state == opLive || o.state == opCancelling }
+
 // udIgnore tags CQEs nobody waits for (cancel requests, linked timeouts).
 const udIgnore = 0
-
-// errCancelled tells the caller its op was cancelled before it completed.
-var errCancelled = errors.New("operation cancelled")
 
 // wait blocks until the op's terminal CQE. If ctx is done, or cancel is
 // closed, first it asks the kernel to cancel the op. It reports whether it
@@ -88,60 +89,27 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 	return true
 }
 
-// do runs one single-shot operation to its end: prep fills in the SQE. On
-// cancellation it returns the context's error (or ErrClosed) unless the op
-// completed anyway, in which case its result stands: nothing done by the
-// kernel is misreported.
-//
-// If ctx has a deadline, the kernel enforces it too, with a LINK_TIMEOUT
-// submitted with the op.
+// do runs one single-shot operation to its end and returns its result or
+// the error the caller sees (outcome.err): prep fills in the SQE. If ctx has
+// a deadline, the kernel enforces it too, with a LINK_TIMEOUT.
 func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
-	return l.run(ctx, nil, prep)
-}
-
-// run is do for an op on descriptor f (nil: none).
-func (l *loop) run(ctx context.Context, f *sysFD, prep func(*ring.SQE, *op)) (int, error) {
-	out, err := l.exec(ctx, f, nil, nil, prep)
+	out, err := l.exec(ctx, nil, nil, nil, prep)
 	if err != nil {
 		return 0, err
 	}
-	if out.res == -int32(syscall.ECANCELED) {
-		switch {
-		case out.asked:
-			return 0, l.cancelCause(ctx)
-		case f != nil && f.isClosing():
-			return 0, errClosedFD
-		case l.isClosing():
-			return 0, ErrClosed
-		case out.linked: // the LINK_TIMEOUT fired
-			return 0, context.DeadlineExceeded
-		default:
-			return 0, errCancelled
-		}
-	}
-	if out.res < 0 {
-		return 0, syscall.Errno(-out.res)
-	}
-	return int(out.res), nil
+	return out.result(ctx, nil, l)
 }
 
-// outcome is how one operation ended.
-type outcome struct {
-	res    int32 // the terminal CQE's result: a count, or -errno
-	asked  bool  // the caller's ctx or cancel channel asked to cancel it
-	linked bool  // ctx's deadline went with it as a LINK_TIMEOUT
-	cut    bool  // a deadline cancelled it through its opSlot
-}
-
-// exec is the one way an operation runs from start to end; every layer
-// (timers, files, net, splice) goes through it. With f, it holds a reference
-// on the descriptor for the op's whole life, and an op that starts while f
-// begins to close is cancelled like those already in flight on f. If ctx has
-// a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx and cancel cut
-// the wait short by cancelling the op, and exec still waits for its terminal
-// CQE before releasing its slot. prep fills in the SQE (f's descriptor is
-// f.fd). With slot, the op is on view to whoever cancels through the slot
-// (net deadlines). The error is only for an op that could not start.
+// exec is the one way a single-shot operation runs from start to end; every
+// layer (timers, files, net, splice) goes through it. With f, it holds a
+// reference on the descriptor for the op's whole life, and an op that starts
+// while f begins to close is cancelled like those already in flight on f.
+// If ctx has a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx and
+// cancel cut the wait short by cancelling the op, and exec still waits for
+// its terminal CQE before releasing its slot. prep fills in the SQE (f's
+// descriptor is f.fd). With slot, the op is on view to whoever cancels
+// through the slot (net deadlines). The error is only for an op that could
+// not start.
 func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot *opSlot, prep func(*ring.SQE, *op)) (outcome, error) {
 	if f != nil {
 		if err := f.acquire(); err != nil {
@@ -149,18 +117,14 @@ func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot 
 		}
 		defer f.releaseRef()
 	}
-	var o *op
-	var err error
-	dl, linked := ctx.Deadline()
-	if linked {
-		o, err = l.startLinked(prep, unix.NsecToTimespec(max(int64(time.Until(dl)), 1)))
-	} else {
-		o, err = l.start(prep)
+	var spec startSpec
+	if dl, ok := ctx.Deadline(); ok {
+		spec.linked, spec.linkTS = true, unix.NsecToTimespec(max(int64(time.Until(dl)), 1))
 	}
+	o, err := l.start(prep, spec)
 	if err != nil {
 		return outcome{}, err
 	}
-	defer l.release(o)
 	if f != nil && f.isClosing() {
 		l.cancel(o)
 	}
@@ -170,12 +134,25 @@ func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot 
 			slot.cancel(l)
 		}
 	}
+	return l.await(o, ctx, cancel, slot, spec.linked), nil
+}
+
+// await waits for o's terminal CQE (cut short by ctx or cancel), releases
+// it, and says how it ended.
+func (l *loop) await(o *op, ctx context.Context, cancel <-chan struct{}, slot *opSlot, linked bool) outcome {
 	asked := o.wait(ctx, cancel)
-	out := outcome{res: o.res, asked: asked, linked: linked}
-	if slot != nil {
-		out.cut = slot.clear()
+	out := outcome{res: o.res, linked: linked}
+	switch {
+	case asked && cancel != nil && (ctx == nil || ctx.Err() == nil):
+		out.stop = stopDeadline
+	case asked:
+		out.stop = stopCtx
 	}
-	return out, nil
+	if slot != nil && slot.clear() {
+		out.stop = stopDeadline
+	}
+	l.release(o)
+	return out
 }
 
 // opSlot holds the operation a call has in flight, so that a deadline
@@ -215,23 +192,6 @@ func (s *opSlot) cancel(l *loop) {
 	s.mu.Unlock()
 }
 
-// cancelCause names why a wait was cut short.
-func (l *loop) cancelCause(ctx context.Context) error {
-	if ctx != nil && ctx.Err() != nil {
-		return context.Cause(ctx)
-	}
-	select {
-	case <-l.closing:
-		return ErrClosed
-	default:
-	}
-	return errCancelled
-}
-
-// errClosedFD is what an operation on a closed descriptor gets; the net and
-// file layers turn it into net.ErrClosed or os.ErrClosed.
-var errClosedFD = errors.New("use of closed file descriptor")
-
 // startHeld starts a callback-driven (multishot) op on descriptor f, holding
 // a reference on f until endHeld: the same reference exec holds for a
 // single-shot op. keep hands the started op to its owner, which stores it
@@ -242,7 +202,7 @@ func (l *loop) startHeld(f *sysFD, prep func(*ring.SQE, *op), keep func(*op) boo
 	if err := f.acquire(); err != nil {
 		return err
 	}
-	o, err := l.start(prep)
+	o, err := l.start(prep, startSpec{})
 	if err != nil {
 		f.releaseRef()
 		return err

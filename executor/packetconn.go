@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -26,7 +25,7 @@ type PacketConn struct {
 	net    string
 	family int
 	ctx    context.Context // done once Close begins
-	stop   context.CancelFunc
+	stop   context.CancelCauseFunc // with errClosedFD
 	laddr  net.Addr
 
 	rmu, wmu sync.Mutex
@@ -101,7 +100,7 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 // newPacketConn makes a PacketConn of a UDP socket.
 func (e *Executor) newPacketConn(fd int, network string, family int, filter func(netip.AddrPort, []byte) Verdict) *PacketConn {
 	l := e.loop()
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, stop := context.WithCancelCause(context.Background())
 	pc := &PacketConn{l: l, fd: newSysFD(l, fd), net: network, family: family, ctx: ctx, stop: stop,
 		rx: new(msgBuf), tx: new(msgBuf), filter: filter}
 	if sa, err := unix.Getsockname(fd); err == nil {
@@ -135,16 +134,12 @@ func (pc *PacketConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error)
 		}
 		m.name.any = unix.RawSockaddrAny{}
 		m.prepare(p, unix.SizeofSockaddrAny)
-		res, asked, err := runOn(pc.l, pc.fd, pc.ctx, pc.rdl.done(),
+		n, err := runOn(pc.l, pc.fd, pc.ctx, pc.rdl.done(),
 			func(sqe *ring.SQE, fd int) { sqe.PrepRecvmsg(fd, &m.hdr, 0) })
 		m.iov.Base = nil
 		if err != nil {
-			return 0, netip.AddrPort{}, pc.opError("read", nil, err)
+			return 0, netip.AddrPort{}, pc.opError("read", nil, syscallErr("read", err))
 		}
-		if res < 0 {
-			return 0, netip.AddrPort{}, pc.errnoError("read", nil, syscall.Errno(-res), asked)
-		}
-		n := int(res)
 		from := addrPortOfSockaddr(m.name.sockaddr())
 		if pc.filter != nil && pc.filter(from, p[:n]) == Drop {
 			pc.dropped.Add(1)
@@ -194,16 +189,13 @@ func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, erro
 	m := pc.tx
 	m.name.set(sockaddrOf(netip.AddrPortFrom(ip, to.Port())))
 	m.prepare(p, m.name.len)
-	res, asked, err := runOn(pc.l, pc.fd, pc.ctx, pc.wdl.done(),
+	n, err := runOn(pc.l, pc.fd, pc.ctx, pc.wdl.done(),
 		func(sqe *ring.SQE, fd int) { sqe.PrepSendmsg(fd, &m.hdr, unix.MSG_NOSIGNAL) })
 	m.iov.Base = nil
 	if err != nil {
-		return 0, pc.opError("write", addr, err)
+		return 0, pc.opError("write", addr, syscallErr("write", err))
 	}
-	if res < 0 {
-		return 0, pc.errnoError("write", addr, syscall.Errno(-res), asked)
-	}
-	return int(res), nil
+	return n, nil
 }
 
 // Close closes the socket: blocked and later calls fail with net.ErrClosed.
@@ -211,7 +203,7 @@ func (pc *PacketConn) Close() error {
 	if pc.closed.Swap(true) {
 		return pc.opError("close", nil, net.ErrClosed)
 	}
-	pc.stop()
+	pc.stop(errClosedFD)
 	pc.rdl.stop()
 	pc.wdl.stop()
 	pc.fd.Close()
@@ -254,20 +246,6 @@ func (pc *PacketConn) Dropped() uint64 { return pc.dropped.Load() }
 
 func (pc *PacketConn) opError(op string, addr net.Addr, err error) error {
 	return &net.OpError{Op: op, Net: pc.net, Source: pc.laddr, Addr: addr, Err: netError(err)}
-}
-
-func (pc *PacketConn) errnoError(op string, addr net.Addr, errno syscall.Errno, asked bool) error {
-	if errno == syscall.ECANCELED || (asked && errno == syscall.EINTR) {
-		switch {
-		case pc.closed.Load():
-			return pc.opError(op, addr, net.ErrClosed)
-		case pc.l.isClosing():
-			return pc.opError(op, addr, ErrClosed)
-		case asked:
-			return pc.opError(op, addr, os.ErrDeadlineExceeded)
-		}
-	}
-	return pc.opError(op, addr, os.NewSyscallError(op, errno))
 }
 
 var _ net.PacketConn = (*PacketConn)(nil)

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"net"
 	"os"
 	"syscall"
 
@@ -28,7 +27,7 @@ type rawConn struct {
 
 func (rc *rawConn) Control(f func(fd uintptr)) error {
 	if err := rc.fd.acquire(); err != nil {
-		return rc.opError("raw-control", rawErr(err))
+		return rc.opError("raw-control", netError(err))
 	}
 	defer rc.fd.releaseRef()
 	f(uintptr(rc.fd.fd))
@@ -52,28 +51,11 @@ func (rc *rawConn) await(name string, dl *deadline, events uint32, f func(uintpt
 		if dl.passed() {
 			return rc.opError(name, os.ErrDeadlineExceeded)
 		}
-		res, asked, err := runOn(rc.l, rc.fd, rc.ctx, dl.done(),
-			func(sqe *ring.SQE, fd int) { sqe.PrepPollAdd(fd, events) })
-		switch {
-		case err != nil:
-			return rc.opError(name, err)
-		case res == -int32(syscall.ECANCELED) || (asked && res == -int32(syscall.EINTR)):
-			if rc.ctx.Err() != nil {
-				return rc.opError(name, rawErr(errClosedFD))
-			}
-			return rc.opError(name, os.ErrDeadlineExceeded)
-		case res < 0:
-			return rc.opError(name, os.NewSyscallError("poll", syscall.Errno(-res)))
+		if _, err := runOn(rc.l, rc.fd, rc.ctx, dl.done(),
+			func(sqe *ring.SQE, fd int) { sqe.PrepPollAdd(fd, events) }); err != nil {
+			return rc.opError(name, syscallErr("poll", err))
 		}
 	}
-}
-
-// rawErr names a descriptor closed under the RawConn as net does.
-func rawErr(err error) error {
-	if err == errClosedFD {
-		return net.ErrClosed
-	}
-	return err
 }
 
 // SyscallConn returns the socket as a syscall.RawConn, like

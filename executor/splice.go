@@ -227,9 +227,11 @@ type spliceEnd struct {
 	fd   int  // when conn is nil
 }
 
-// run does one SPLICE (or POLL) with this end's descriptor, returning bytes moved or
-// why it failed; errno is set for a plain kernel error.
+// run does one SPLICE (or POLL) with this end's descriptor, returning bytes
+// moved or why it failed; errno is set for a plain kernel error.
 func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.Errno, error) {
+	var n int
+	var err error
 	if c := e.conn; c != nil {
 		dl := &c.wdl
 		if e.read {
@@ -238,29 +240,13 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 		if dl.passed() {
 			return 0, 0, os.ErrDeadlineExceeded
 		}
-		res, asked, err := runOn(l, c.fd, c.ctx, dl.done(), prep)
-		if err != nil {
-			return 0, 0, netError(err)
-		}
-		if res < 0 {
-			errno := syscall.Errno(-res)
-			return 0, errno, c.cause("splice", errno, asked)
-		}
-		return int(res), 0, nil
+		n, err = runOn(l, c.fd, c.ctx, dl.done(), prep)
+	} else {
+		fd := e.fd
+		n, err = l.run(context.Background(), nil, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
 	}
-	fd := e.fd
-	out, err := l.exec(context.Background(), nil, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
-	if err != nil {
-		return 0, 0, netError(err)
-	}
-	if res := out.res; res < 0 {
-		errno := syscall.Errno(-res)
-		if errno == syscall.ECANCELED && l.isClosing() {
-			return 0, errno, errExecutorClosed{}
-		}
-		return 0, errno, os.NewSyscallError("splice", errno)
-	}
-	return int(out.res), 0, nil
+	errno, _ := err.(syscall.Errno)
+	return n, errno, netError(syscallErr("splice", err))
 }
 
 // splicePipe is the pipe bytes pass through.

@@ -33,12 +33,12 @@ func (e *Executor) Stats() Stats {
 		s.Submitted += rs.Submitted
 		s.Enters += rs.Enters
 		s.CQOverflows += rs.OverflowFlushes
-		s.InFlight += l.live
+		s.InFlight += l.table.live
+		s.Stale += l.table.stale
 		l.mu.Unlock()
 		s.Completed += l.stats.completed.Load()
 		s.Batches += l.stats.batches.Load()
 		s.Cancels += l.stats.cancels.Load()
-		s.Stale += l.stats.stale.Load()
 		s.SQFullWaits += l.stats.sqFullWaits.Load()
 		s.SplicedBytes += l.net.spliced.Load()
 		s.FilterDropped += l.net.dropped.Load()
