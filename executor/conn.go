@@ -30,7 +30,7 @@ type Conn struct {
 	l    *loop
 	fd   *sysFD
 	net  string
-	ctx  context.Context // done once Close begins; cuts splices short
+	ctx  context.Context         // done once Close begins; cuts splices short
 	stop context.CancelCauseFunc // with errClosedFD
 
 	rmu      sync.Mutex // one Read (or WriteTo) at a time

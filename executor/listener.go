@@ -58,10 +58,10 @@ type lnSock struct {
 	ln     *Listener
 	l      *loop
 	fd     *sysFD
-	armed  bool   // guarded by ln.mu
-	op     *op    // the accept (in flight or ended), not yet released; ln.mu
-	cur    *op    // the accept being armed or in flight (loop lock)
-	capped bool   // its cancellation was asked: the queue is full; ln.mu
+	armed  bool // guarded by ln.mu
+	op     *op  // the accept (in flight or ended), not yet released; ln.mu
+	cur    *op  // the accept being armed or in flight (loop lock)
+	capped bool // its cancellation was asked: the queue is full; ln.mu
 	onCQE  func(res int32, flags uint32)
 }
 

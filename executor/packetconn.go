@@ -24,7 +24,7 @@ type PacketConn struct {
 	fd     *sysFD
 	net    string
 	family int
-	ctx    context.Context // done once Close begins
+	ctx    context.Context         // done once Close begins
 	stop   context.CancelCauseFunc // with errClosedFD
 	laddr  net.Addr
 
