@@ -368,6 +368,7 @@ func (c *Conn) Close() error {
 	o := c.recvOp
 	c.recvOp = nil
 	c.mu.Unlock()
+	c.addrs() // while the descriptor can still tell them
 	c.poke()
 	c.stop(errClosedFD)
 	c.rdl.stop()
@@ -472,12 +473,26 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 }
 
 // opError wraps err as net does: a *net.OpError naming the operation and
-// the addresses already known.
+// both addresses (asked of the kernel now if not yet known; only errors
+// pay for that).
 func (c *Conn) opError(op string, err error) error {
-	c.addrMu.Lock()
-	src, dst := c.laddr, c.raddr
-	c.addrMu.Unlock()
+	src, dst := c.addrs()
 	return &net.OpError{Op: op, Net: c.net, Source: src, Addr: dst, Err: netError(err)}
+}
+
+// addrs returns the local and the peer's address, looking up those not
+// known yet. Close calls it before closing the descriptor, so that the
+// errors of a closed connection name its addresses too, as net's do.
+func (c *Conn) addrs() (local, remote net.Addr) {
+	c.addrMu.Lock()
+	defer c.addrMu.Unlock()
+	if c.laddr == nil {
+		c.laddr = c.lookupAddr(unix.Getsockname)
+	}
+	if c.raddr == nil {
+		c.raddr = c.lookupAddr(unix.Getpeername)
+	}
+	return c.laddr, c.raddr
 }
 
 var _ net.Conn = (*Conn)(nil)

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -34,11 +35,14 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 			k, err = pk, nil
 		}
 	}
+	if err == nil && address == "" {
+		err = errMissingAddress
+	}
 	if err == nil {
 		err = ctx.Err()
 	}
-	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
+	if err != nil { // as net: no address in an error before resolving
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	var sas []unix.Sockaddr
 	if k.unix {
@@ -56,7 +60,7 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 			ips, err = lookupHost(ctx, k, host)
 		}
 		if err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: err}
+			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
 		for _, ip := range ips {
 			sas = append(sas, sockaddrOf(netip.AddrPortFrom(ip, port)))
@@ -82,6 +86,9 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 	}
 	return nil, first
 }
+
+// errMissingAddress is net's error for a Dial to "".
+var errMissingAddress = errors.New("missing address")
 
 // dialOne makes a socket and connects it to sa.
 func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa unix.Sockaddr, cfg *dialConfig) (*Conn, error) {

@@ -81,6 +81,9 @@ func New(opts ...Option) (*Executor, error) {
 	if c.loops < 1 {
 		return nil, fmt.Errorf("executor: %d loops: need at least one", c.loops)
 	}
+	if c.entries < 1 || c.entries > ring.MaxEntries {
+		return nil, fmt.Errorf("executor: WithEntries(%d): out of range 1..%d (IORING_MAX_ENTRIES; the CQ is 4x entries)", c.entries, ring.MaxEntries)
+	}
 	e := &Executor{
 		backend: BackendIOURing,
 		tasks:   make(map[*Task]struct{}),

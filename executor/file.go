@@ -49,7 +49,6 @@ const maxRW = 1 << 30
 var (
 	errWriteAtAppend = errors.New("executor: WriteAt on a file opened with O_APPEND")
 	errNegativeOff   = errors.New("negative offset")
-	errInvalidWhence = errors.New("invalid whence")
 )
 
 // Open opens name for reading, like os.Open.
@@ -344,13 +343,12 @@ func (f *File) pollWait(events uint32) error {
 }
 
 // Seek sets the position for the next Read or Write, like os.File.Seek
-// (io.SeekStart, io.SeekCurrent, io.SeekEnd).
+// (io.SeekStart, io.SeekCurrent, io.SeekEnd). As with os.File, its errors
+// are *fs.PathError: the kernel's (EINVAL for a bad whence or a negative
+// position), or fs.ErrClosed once the file is closed.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	if f.osf != nil {
 		return f.osf.Seek(offset, whence)
-	}
-	if whence < io.SeekStart || whence > io.SeekEnd {
-		return 0, f.pathErr("seek", errInvalidWhence)
 	}
 	f.posMu.Lock()
 	defer f.posMu.Unlock()

@@ -76,6 +76,9 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	for _, o := range opts {
 		o.applyListen(&cfg)
 	}
+	if err := checkCall(network, false); err != nil {
+		return nil, listenOpError(network, nil, err)
+	}
 	if cfg.packetFilter != nil {
 		return nil, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
 	}
@@ -84,7 +87,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	}
 	k, err := parseNetwork(network, false)
 	if err != nil {
-		return nil, listenError(network, address, err)
+		return nil, listenOpError(network, nil, err)
 	}
 	if e.isClosing() {
 		return nil, listenError(network, address, errExecutorClosed{})
@@ -94,11 +97,13 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 		n = len(e.loops)
 	}
 	var fds []int
+	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
-		family, sa, v6only, err := streamSockaddr(network, k, address)
+		family, sa, v6only, resolved, err := resolveStream(network, k, address)
 		if err != nil {
 			return err
 		}
+		laddr = resolved
 		for i := 0; i < n; i++ {
 			fd, err := bindSocket(family, k, sa, v6only, cfg.reusePort)
 			if err != nil {
@@ -116,7 +121,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 		return nil
 	})
 	if err != nil {
-		return nil, listenError(network, address, err)
+		return nil, listenOpError(network, laddr, err)
 	}
 	ctx, stop := context.WithCancelCause(context.Background())
 	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
@@ -140,10 +145,21 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 
 // streamSockaddr resolves a stream listener's address.
 func streamSockaddr(network string, k netKind, address string) (int, unix.Sockaddr, bool, error) {
+	family, sa, v6only, _, err := resolveStream(network, k, address)
+	return family, sa, v6only, err
+}
+
+// resolveStream is streamSockaddr also returning the address as net names
+// it in a listen error past resolving.
+func resolveStream(network string, k netKind, address string) (int, unix.Sockaddr, bool, net.Addr, error) {
 	if k.unix {
-		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, nil
+		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, &net.UnixAddr{Name: address, Net: network}, nil
 	}
-	return listenSockaddr(context.Background(), network, k, address)
+	family, sa, v6only, ip, port, err := listenSockaddr(context.Background(), network, k, address)
+	if err != nil {
+		return 0, nil, false, nil, err
+	}
+	return family, sa, v6only, resolvedAddr(network, ip, port), nil
 }
 
 // bindSocket makes a socket bound to sa, listening if it is a stream one.
@@ -216,7 +232,13 @@ var listenBacklog = sync.OnceValue(func() int {
 })
 
 func listenError(network, address string, err error) error {
-	return &net.OpError{Op: "listen", Net: network, Addr: stringAddr{network, address}, Err: netError(err)}
+	return listenOpError(network, stringAddr{network, address}, err)
+}
+
+// listenOpError is a listen error as net makes it: no address if the
+// network or address did not parse or resolve, else addr as resolved.
+func listenOpError(network string, addr net.Addr, err error) error {
+	return &net.OpError{Op: "listen", Net: network, Addr: addr, Err: netError(err)}
 }
 
 // stringAddr is a net.Addr for an address not resolved.
@@ -434,7 +456,6 @@ func (ln *Listener) Close() error {
 	return nil
 }
 
-// Addr returns the address listened on (*net.TCPAddr or *net.UnixAddr).
 // SetDeadline sets the deadline for Accept, like net.TCPListener's: a
 // blocked Accept and later ones fail with an error that wraps
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true) once t has
@@ -450,6 +471,9 @@ func (ln *Listener) SetDeadline(t time.Time) error {
 	return nil
 }
 
+// Addr returns the address listened on (*net.TCPAddr or *net.UnixAddr):
+// the one bound, so with the port the kernel picked for port 0, and "::"
+// for a dual-stack wildcard, as net.Listener's Addr.
 func (ln *Listener) Addr() net.Addr { return ln.addr }
 
 // Dropped returns how many connections the filter dropped.

@@ -27,6 +27,7 @@ type PacketConn struct {
 	ctx    context.Context         // done once Close begins
 	stop   context.CancelCauseFunc // with errClosedFD
 	laddr  net.Addr
+	raddr  net.Addr // the peer of a connected socket (Dial), else nil
 
 	rmu, wmu sync.Mutex
 	rdl, wdl deadline
@@ -67,6 +68,9 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 	for _, o := range opts {
 		o.applyListen(&cfg)
 	}
+	if err := checkCall(network, true); err != nil {
+		return nil, listenOpError(network, nil, err)
+	}
 	if cfg.filter != nil {
 		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
 	}
@@ -75,24 +79,28 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 	}
 	k, err := parseNetwork(network, true)
 	if err != nil {
-		return nil, listenError(network, address, err)
+		return nil, listenOpError(network, nil, err)
 	}
 	if e.isClosing() {
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
 	var fd, family int
+	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
 		var sa unix.Sockaddr
 		var v6only bool
+		var ip netip.Addr
+		var port uint16
 		var err error
-		if family, sa, v6only, err = listenSockaddr(context.Background(), network, k, address); err != nil {
+		if family, sa, v6only, ip, port, err = listenSockaddr(context.Background(), network, k, address); err != nil {
 			return err
 		}
+		laddr = resolvedAddr(network, ip, port)
 		fd, err = bindSocket(family, k, sa, v6only, cfg.reusePort)
 		return err
 	})
 	if err != nil {
-		return nil, listenError(network, address, err)
+		return nil, listenOpError(network, laddr, err)
 	}
 	return e.newPacketConn(fd, network, family, cfg.packetFilter), nil
 }
@@ -105,6 +113,9 @@ func (e *Executor) newPacketConn(fd int, network string, family int, filter func
 		rx: new(msgBuf), tx: new(msgBuf), filter: filter}
 	if sa, err := unix.Getsockname(fd); err == nil {
 		pc.laddr = netAddrOf(network, sa)
+	}
+	if sa, err := unix.Getpeername(fd); err == nil { // connected: errors name the peer, as net's
+		pc.raddr = netAddrOf(network, sa)
 	}
 	return pc
 }
@@ -244,7 +255,12 @@ func (pc *PacketConn) SetWriteDeadline(t time.Time) error {
 // Dropped returns how many datagrams the filter dropped.
 func (pc *PacketConn) Dropped() uint64 { return pc.dropped.Load() }
 
+// opError wraps err as net does: the local address, and addr or else the
+// peer of a connected socket.
 func (pc *PacketConn) opError(op string, addr net.Addr, err error) error {
+	if addr == nil {
+		addr = pc.raddr
+	}
 	return &net.OpError{Op: op, Net: pc.net, Source: pc.laddr, Addr: addr, Err: netError(err)}
 }
 

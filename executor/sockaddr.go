@@ -87,6 +87,10 @@ func lookupHost(ctx context.Context, k netKind, host string) ([]netip.Addr, erro
 			return nil, err
 		}
 	}
+	// As net does: "::" alone also stands for "0.0.0.0" (tcp4, udp4).
+	if len(ips) == 1 && ips[0] == netip.IPv6Unspecified() {
+		ips = append(ips, netip.IPv4Unspecified())
+	}
 	var out []netip.Addr
 	for _, ip := range ips {
 		if ip.Is4In6() && ip.Zone() == "" {
@@ -103,40 +107,103 @@ func lookupHost(ctx context.Context, k netKind, host string) ([]netip.Addr, erro
 	return out, nil
 }
 
-// listenSockaddr picks the family and address a listener binds: a wildcard
-// for "tcp"/"udp" is dual-stack IPv6 where the host has IPv6 (as Go's net
-// does), IPv4 otherwise; a name resolves to its first IPv4 address if it has
-// one. v6only is the IPV6_V6ONLY value to set on an AF_INET6 socket.
-func listenSockaddr(ctx context.Context, network string, k netKind, address string) (family int, sa unix.Sockaddr, v6only bool, err error) {
-	host, port, err := splitHostPortNum(ctx, network, address)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	if host == "" {
-		switch {
-		case k.only4 || !hasIPv6():
-			return unix.AF_INET, &unix.SockaddrInet4{Port: int(port)}, false, nil
-		default:
-			return unix.AF_INET6, &unix.SockaddrInet6{Port: int(port)}, k.only6, nil
+// listenSockaddr resolves a listener's address as Go's net does: "" or a
+// missing host is the wildcard, a missing port any port; a wildcard (also
+// "0.0.0.0" or "::") for "tcp"/"udp" is dual-stack IPv6 where the host has
+// IPv6, IPv4 otherwise; a name resolves to its first IPv4 address if it
+// has one. v6only is the IPV6_V6ONLY value to set on an AF_INET6 socket;
+// resolved is the address as net names it in a listen error (a nil IP for
+// a missing host).
+func listenSockaddr(ctx context.Context, network string, k netKind, address string) (family int, sa unix.Sockaddr, v6only bool, resolved netip.Addr, port uint16, err error) {
+	var host string
+	if address != "" {
+		if host, port, err = splitHostPortNum(ctx, network, address); err != nil {
+			return 0, nil, false, netip.Addr{}, 0, err
 		}
 	}
-	ips, err := lookupHost(ctx, k, host)
-	if err != nil {
-		return 0, nil, false, err
-	}
-	ip := ips[0]
-	for _, c := range ips {
-		if c.Is4() {
-			ip = c
-			break
+	var ip netip.Addr // invalid: the wildcard
+	if host != "" {
+		ips, err := lookupHost(ctx, k, host)
+		if err != nil {
+			return 0, nil, false, netip.Addr{}, 0, err
+		}
+		ip = ips[0]
+		for _, c := range ips {
+			if c.Is4() {
+				ip = c
+				break
+			}
 		}
 	}
-	sa = sockaddrOf(netip.AddrPortFrom(ip, port))
-	if ip.Is4() {
-		return unix.AF_INET, sa, false, nil
+	switch {
+	case k.only4:
+		bind := ip
+		if !bind.IsValid() {
+			bind = netip.IPv4Unspecified()
+		}
+		return unix.AF_INET, sockaddrOf(netip.AddrPortFrom(bind, port)), false, ip, port, nil
+	case k.only6:
+		bind := ip
+		if !bind.IsValid() {
+			bind = netip.IPv6Unspecified()
+		}
+		return unix.AF_INET6, sockaddrOf(netip.AddrPortFrom(bind, port)), true, ip, port, nil
+	case !ip.IsValid() || ip.IsUnspecified():
+		if hasIPv6() {
+			return unix.AF_INET6, &unix.SockaddrInet6{Port: int(port)}, false, ip, port, nil
+		}
+		return unix.AF_INET, &unix.SockaddrInet4{Port: int(port)}, false, ip, port, nil
+	case ip.Is4():
+		return unix.AF_INET, sockaddrOf(netip.AddrPortFrom(ip, port)), false, ip, port, nil
 	}
-	// A wildcard "::" given as such listens dual-stack for "tcp"/"udp".
-	return unix.AF_INET6, sa, !(ip.IsUnspecified() && !k.only6), nil
+	return unix.AF_INET6, sockaddrOf(netip.AddrPortFrom(ip, port)), false, ip, port, nil
+}
+
+// resolvedAddr is the address net puts in a listen error: the address as
+// resolved, before the socket (":80" for a missing host).
+func resolvedAddr(network string, ip netip.Addr, port uint16) net.Addr {
+	if network[0] == 'u' {
+		if !ip.IsValid() {
+			return &net.UDPAddr{Port: int(port)}
+		}
+		return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, port))
+	}
+	if !ip.IsValid() {
+		return &net.TCPAddr{Port: int(port)}
+	}
+	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, port))
+}
+
+// wrongCallError is the error of Listen given a packet network, or of
+// ListenPacket given a stream one: it names the call to use. It comes in
+// a *net.OpError as net's UnknownNetworkError does.
+type wrongCallError struct{ network, kind, use string }
+
+func (e wrongCallError) Error() string {
+	return "unknown network " + e.network + " (a " + e.kind + " network): use " + e.use
+}
+
+// Timeout is false, as for net.UnknownNetworkError.
+func (wrongCallError) Timeout() bool { return false }
+
+// Temporary is false, as for net.UnknownNetworkError.
+func (wrongCallError) Temporary() bool { return false }
+
+// checkCall refuses a packet network for Listen (packet false) and a
+// stream one for ListenPacket (packet true); other networks pass, to be
+// parsed by the backend.
+func checkCall(network string, packet bool) error {
+	switch network {
+	case "udp", "udp4", "udp6", "unixgram":
+		if !packet {
+			return wrongCallError{network, "packet", "ListenPacket"}
+		}
+	case "tcp", "tcp4", "tcp6", "unix", "unixpacket":
+		if packet {
+			return wrongCallError{network, "stream", "Listen"}
+		}
+	}
+	return nil
 }
 
 // hasIPv6 reports whether the host can open IPv6 sockets (asked once).
