@@ -100,6 +100,12 @@ func goBuild(dirs Dirs, bins []*Binary) error {
 	if bins[0].InRoot {
 		moduleDir = dirs.Root
 	}
+	env := os.Environ()
+	if bins[0].Src != "" {
+		// The base revision, with its own go.mod.
+		moduleDir = bins[0].Src
+		env = baseEnv(env, moduleDir)
+	}
 	for _, b := range bins {
 		dir := filepath.Join(moduleDir, b.Pkg)
 		if _, err := os.Stat(dir); err != nil {
@@ -121,6 +127,7 @@ func goBuild(dirs Dirs, bins []*Binary) error {
 	}
 	cmd := exec.Command(goTool(), args...)
 	cmd.Dir = moduleDir
+	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -134,7 +141,11 @@ func goBuild(dirs Dirs, bins []*Binary) error {
 		if len(lines) > 2 {
 			lines = append(lines[:2], "...")
 		}
-		return fmt.Errorf("go build %s failed (%v): %s", strings.Join(args[3:], " "), err, strings.Join(lines, "; "))
+		where := ""
+		if bins[0].Src != "" {
+			where = " in the -base worktree"
+		}
+		return fmt.Errorf("go build %s%s failed (%v): %s", strings.Join(args[3:], " "), where, err, strings.Join(lines, "; "))
 	}
 	return nil
 }

@@ -17,10 +17,12 @@ type Options struct {
 	Wrk       time.Duration // wrk's run per HTTP server, if wrk is installed (0: never)
 	Pin       bool          // servers on serverCPU (the suite pins itself to loadCPU)
 	Plain     bool          // the load generator without multishot receives and registered files
+	Base      string        // the -base revision the @base twins are built from ("" without -base)
 }
 
 // Sample is one measurement of one server.
 type Sample struct {
+	Start     time.Time // when its run began (warm-up included)
 	Result    loadgen.Result
 	ServerCPU time.Duration // the server's CPU time during the window
 
@@ -52,7 +54,9 @@ type Suite struct {
 
 // runSuite measures every server of every scenario. Within a scenario the
 // servers run side by side and are measured in turn, run after run
-// (A B A B ...), so that drift in the machine hits all of them alike.
+// (A B A B ...), so that drift in the machine hits all of them alike; a
+// -base twin comes right after its server in opts.Servers, so each run
+// measures the two back to back.
 // A server that fails is reported, and the suite goes on.
 func runSuite(opts Options, bins string, unavailable map[string]string, prog *progress) *Suite {
 	s := &Suite{Opts: opts, Machine: describeMachine(opts.Pin), Started: time.Now()}
@@ -161,6 +165,7 @@ func measure(opts Options, sc Scenario, p *process) (Sample, error) {
 			}
 		},
 	}
+	start := time.Now()
 	res, err := runners[sc.Kind](cfg)
 	if err != nil {
 		if dead := p.alive(); dead != nil {
@@ -168,7 +173,7 @@ func measure(opts Options, sc Scenario, p *process) (Sample, error) {
 		}
 		return Sample{}, err
 	}
-	sample := Sample{Result: res, ServerCPU: cpu1 - cpu0}
+	sample := Sample{Start: start, Result: res, ServerCPU: cpu1 - cpu0}
 	if opts.Pin {
 		srv, ok1 := coreBusy(cores0, cores1, serverCPU)
 		load, ok2 := coreBusy(cores0, cores1, loadCPU)

@@ -60,6 +60,7 @@ type Server struct {
 	Baseline bool     // the one its kind's ratios are relative to
 	Binary   *Binary  // what to run
 	Args     []string // flags besides -addr
+	BaseOf   string   // for a -base twin ("<name>@base"): the server it is the base revision's build of
 }
 
 // Binary is a server program and where to build it from.
@@ -69,6 +70,7 @@ type Binary struct {
 	Pkg      string // package directory, relative to its module
 	Optional bool   // report "not available" rather than fail when it does not build
 	CSource  string // a C program on liburing, built with gcc (relative to bench/)
+	Src      string // InRoot: build in this copy of kasync's module instead (the -base worktree)
 }
 
 var (

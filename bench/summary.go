@@ -53,20 +53,49 @@ func summarize(c, base *Cell) Summary {
 		s.LoadCore, _, _ = medianRange(loadCore)
 	}
 	s.P50, s.P99 = medianDuration(p50), medianDuration(p99)
-	if base != nil && len(base.Samples) > 0 {
-		// Run i of c and run i of the baseline ran next to each other.
-		var ratios []float64
-		for i := range min(len(c.Samples), len(base.Samples)) {
-			if b := base.Samples[i].Result.Throughput(); b > 0 {
-				ratios = append(ratios, c.Samples[i].Result.Throughput()/b)
-			}
-		}
-		if len(ratios) > 0 {
-			s.Ratio, s.RatioLo, s.RatioHi = medianRange(ratios)
-			s.HasRatio = true
+	s.Ratio, s.RatioLo, s.RatioHi, s.HasRatio = pairedRatio(c, base)
+	return s
+}
+
+// pairedRatio returns the median, minimum and maximum over runs of c's
+// throughput over other's in the same run; ok is false if there is none
+// (other nil or without samples).
+func pairedRatio(c, other *Cell) (med, lo, hi float64, ok bool) {
+	if other == nil {
+		return 0, 0, 0, false
+	}
+	// Run i of c and run i of other ran next to each other.
+	var ratios []float64
+	for i := range min(len(c.Samples), len(other.Samples)) {
+		if b := other.Samples[i].Result.Throughput(); b > 0 {
+			ratios = append(ratios, c.Samples[i].Result.Throughput()/b)
 		}
 	}
-	return s
+	if len(ratios) == 0 {
+		return 0, 0, 0, false
+	}
+	med, lo, hi = medianRange(ratios)
+	return med, lo, hi, true
+}
+
+// twinOf returns the @base twin of c's server in c's scenario, or nil.
+func twinOf(cells []*Cell, c *Cell) *Cell {
+	for _, t := range cells {
+		if t.Scenario == c.Scenario && t.Server.BaseOf != "" && t.Server.BaseOf == c.Server.Name {
+			return t
+		}
+	}
+	return nil
+}
+
+// hasBase reports whether the suite ran @base twins.
+func hasBase(s *Suite) bool {
+	for _, c := range s.Cells {
+		if c.Server.BaseOf != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // baselineOf returns the baseline cell of c's scenario in cells, or nil.

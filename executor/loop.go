@@ -379,10 +379,7 @@ func (l *loop) closeFDs() {
 	}
 	l.fdMu.Unlock()
 	for _, f := range open {
-		f.mu.Lock()
-		f.byExec = !f.closing
-		f.mu.Unlock()
-		f.Close()
+		f.closeByExecutor()
 	}
 }
 
