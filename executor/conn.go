@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -41,7 +40,6 @@ type Conn struct {
 	// Receive state. A receive's onCQE takes mu with the loop locked, so mu
 	// is never held while taking the loop's lock.
 	mu       sync.Mutex
-	closed   bool
 	rq       []recvBuf // filled buffers not yet read, oldest first
 	rqHead   int
 	br       *ring.BufRing // the loop's, once a receive was armed
@@ -55,8 +53,6 @@ type Conn struct {
 	waiting  bool          // a Read sleeps on wake
 	wake     chan struct{}
 	onRecvFn func(res int32, flags uint32)
-
-	isClosed atomic.Bool // closed, for checks without mu
 
 	addrMu       sync.Mutex
 	laddr, raddr net.Addr
@@ -103,21 +99,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // read is Read for a caller holding rmu.
 func (c *Conn) read(p []byte) (int, error) {
-	if len(p) == 0 {
-		if c.isClosed.Load() {
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		return 0, nil
-	}
 	for {
+		if err := c.fd.closedErr(); err != nil {
+			return 0, c.opError("read", err)
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
 		if c.rdl.passed() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
-			return 0, c.opError("read", net.ErrClosed)
-		}
 		if c.rqHead < len(c.rq) {
 			n := c.takeLocked(p)
 			rearm := !c.armed && c.rqHead == len(c.rq) && c.rerr == 0 && !c.eof
@@ -229,7 +221,7 @@ func (c *Conn) arm() error {
 	}, func(o *op) bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.closed {
+		if c.fd.isClosing() {
 			return false
 		}
 		c.recvOp = o
@@ -255,7 +247,7 @@ func (c *Conn) onRecv(res int32, flags uint32) {
 	switch {
 	case res > 0 && flags&ring.CQEFBuffer != 0:
 		id := uint16(flags >> 16)
-		if c.closed {
+		if c.fd.isClosing() {
 			c.l.net.recycle([]uint16{id}, false)
 			break
 		}
@@ -316,8 +308,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 func (c *Conn) write(p []byte) (int, error) {
 	n := 0
 	for {
-		if c.isClosed.Load() {
-			return n, c.opError("write", net.ErrClosed)
+		if err := c.fd.closedErr(); err != nil {
+			return n, c.opError("write", err)
 		}
 		if c.wdl.passed() {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
@@ -357,23 +349,24 @@ func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep 
 // net.ErrClosed, operations in flight are cancelled, unread data is
 // dropped, and the descriptor is closed once the kernel is done with it.
 func (c *Conn) Close() error {
+	c.addrs() // while the descriptor can still tell them
 	c.mu.Lock()
-	if c.closed {
+	first, open := c.fd.markClosed(fdOwner)
+	if !first {
 		c.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
 	}
-	c.closed = true
-	c.isClosed.Store(true)
 	c.dropQueueLocked()
 	o := c.recvOp
 	c.recvOp = nil
 	c.mu.Unlock()
-	c.addrs() // while the descriptor can still tell them
 	c.poke()
 	c.stop(errClosedFD)
 	c.rdl.stop()
 	c.wdl.stop()
-	c.fd.Close() // cancels the receive and anything else in flight
+	if open {
+		c.fd.dropOpen() // cancels the receive and anything else in flight
+	}
 	if o != nil {
 		c.endRecv(o)
 	}
@@ -388,8 +381,8 @@ func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
 func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }
 
 func (c *Conn) shutdown(how int) error {
-	if c.isClosed.Load() {
-		return c.opError("close", net.ErrClosed)
+	if err := c.fd.closedErr(); err != nil {
+		return c.opError("close", err)
 	}
 	_, err := c.run(nil, func(sqe *ring.SQE, fd int) { sqe.PrepShutdown(fd, how) })
 	if err != nil {
@@ -446,8 +439,8 @@ func (c *Conn) lookupAddr(get func(int) (unix.Sockaddr, error)) net.Addr {
 // later fail once it passes, with an error for which
 // errors.Is(err, os.ErrDeadlineExceeded) holds; the zero time removes it.
 func (c *Conn) SetDeadline(t time.Time) error {
-	if c.isClosed.Load() {
-		return c.opError("set", net.ErrClosed)
+	if err := c.fd.closedErr(); err != nil {
+		return c.opError("set", err)
 	}
 	c.rdl.set(t)
 	c.wdl.set(t)
@@ -456,8 +449,8 @@ func (c *Conn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for Read (see SetDeadline).
 func (c *Conn) SetReadDeadline(t time.Time) error {
-	if c.isClosed.Load() {
-		return c.opError("set", net.ErrClosed)
+	if err := c.fd.closedErr(); err != nil {
+		return c.opError("set", err)
 	}
 	c.rdl.set(t)
 	return nil
@@ -465,8 +458,8 @@ func (c *Conn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for Write (see SetDeadline).
 func (c *Conn) SetWriteDeadline(t time.Time) error {
-	if c.isClosed.Load() {
-		return c.opError("set", net.ErrClosed)
+	if err := c.fd.closedErr(); err != nil {
+		return c.opError("set", err)
 	}
 	c.wdl.set(t)
 	return nil

@@ -23,8 +23,9 @@ type sysFD struct {
 }
 
 const (
-	fdClosing uint64 = 1 << iota // Close began: no new references
-	fdByExec                     // the executor's Close closed it, not its owner
+	fdClosing uint64 = 1 << iota // Close began (owner's or executor's): no new references
+	fdOwner                      // its owner (Conn, File...) closed it
+	fdByExec                     // the executor's Close closed it before its owner did
 	fdForced                     // closed by forceClose: references no longer count
 	fdRefShift = iota            // the reference count is the bits above
 	fdRef      = 1 << fdRefShift
@@ -56,11 +57,23 @@ func (f *sysFD) acquire() error {
 	}
 }
 
-// isClosing reports whether Close has begun.
+// isClosing reports whether Close (the owner's or the executor's) has begun.
 func (f *sysFD) isClosing() bool { return f.state.Load()&fdClosing != 0 }
 
 // closedByExecutor reports that the executor's Close closed f.
 func (f *sysFD) closedByExecutor() bool { return f.state.Load()&fdByExec != 0 }
+
+// closedErr is nil while f is open, else what a call on it reports:
+// ErrClosed if the executor closed it, errClosedFD if its owner did.
+func (f *sysFD) closedErr() error {
+	switch s := f.state.Load(); {
+	case s&fdByExec != 0:
+		return ErrClosed
+	case s&fdClosing != 0:
+		return errClosedFD
+	}
+	return nil
+}
 
 // releaseRef drops a reference; the last one closes the descriptor.
 func (f *sysFD) releaseRef() {
@@ -79,30 +92,51 @@ func (f *sysFD) closeNow() {
 	f.l.fdMu.Unlock()
 }
 
-// Close marks the descriptor closing, cancels every operation on it, and
-// drops the open reference. It returns at once; wait on f.closed for the
-// real close. Closing twice returns false.
-func (f *sysFD) Close() bool { return f.close(0) }
+// Close is the owner's Close: it marks the descriptor closing, cancels
+// every operation on it, and drops the open reference. It returns at once;
+// wait on f.closed for the real close. Only the owner's first Close returns
+// true.
+func (f *sysFD) Close() bool {
+	first, open := f.markClosed(fdOwner)
+	if open {
+		f.dropOpen()
+	}
+	return first
+}
 
 // closeByExecutor is Close for the executor's Close: operations and owners
 // then see ErrClosed rather than a closed descriptor. A descriptor whose
 // owner already closed it stays closed by its owner.
-func (f *sysFD) closeByExecutor() { f.close(fdByExec) }
+func (f *sysFD) closeByExecutor() {
+	if _, open := f.markClosed(fdByExec); open {
+		f.dropOpen()
+	}
+}
 
-func (f *sysFD) close(by uint64) bool {
+// markClosed is the first half of a Close by the owner (fdOwner) or the
+// executor (fdByExec): it sets the bits, so that no new reference is taken,
+// and nothing else, so that an owner may call it under its own lock. first
+// reports the first Close of its kind; open, that f was open until now, and
+// the caller must follow with dropOpen.
+func (f *sysFD) markClosed(by uint64) (first, open bool) {
 	for {
 		s := f.state.Load()
-		if s&fdClosing != 0 {
-			return false
+		if s&by != 0 || (by == fdByExec && s&fdClosing != 0) {
+			return false, false
 		}
 		if f.state.CompareAndSwap(s, s|fdClosing|by) {
-			if s>>fdRefShift > 1 {
-				f.l.cancelFd(f.fd)
-			}
-			f.releaseRef()
-			return true
+			return true, s&fdClosing == 0
 		}
 	}
+}
+
+// dropOpen is the second half of a Close: it cancels every operation in
+// flight on f and drops the open reference.
+func (f *sysFD) dropOpen() {
+	if f.state.Load()>>fdRefShift > 1 {
+		f.l.cancelFd(f.fd)
+	}
+	f.releaseRef()
 }
 
 // forceClose closes a descriptor whose owner still holds references, once
