@@ -282,3 +282,29 @@ func TestCloseClosesAcceptQueue(t *testing.T) {
 		})
 	}
 }
+
+// TestCloseStopsServe: the executor's Close stops a Server (its watch task)
+// and closes its connections, on both backends.
+func TestCloseStopsServe(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		base := openIOFDs(t)
+		s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, ServeLoops(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := hDial(t, s)
+		hRoundTrip(t, c, []byte("before close"))
+		e.Close()
+		select {
+		case <-s.Done():
+		case <-time.After(10 * time.Second):
+			t.Fatal("Server not done 10 s after the executor's Close")
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("client Read after Close: %v, want EOF or reset", err)
+		}
+		c.Close()
+		waitFDs(t, base)
+	})
+}
