@@ -27,7 +27,7 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 		o.applyDial(&cfg)
 	}
 	if e.backend == BackendGo {
-		return goDial(ctx, network, address, &cfg)
+		return e.goDial(ctx, network, address, &cfg)
 	}
 	k, err := parseNetwork(network, false)
 	if err != nil {

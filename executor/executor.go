@@ -63,6 +63,7 @@ type Executor struct {
 
 	mu        sync.Mutex
 	tasks     map[*Task]struct{}
+	owned     map[owned]struct{} // closed by Close (goclose.go)
 	closing   chan struct{}
 	closed    chan struct{}
 	closeErr  error
@@ -87,6 +88,7 @@ func New(opts ...Option) (*Executor, error) {
 	e := &Executor{
 		backend: BackendIOURing,
 		tasks:   make(map[*Task]struct{}),
+		owned:   make(map[owned]struct{}),
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
@@ -114,7 +116,7 @@ func New(opts ...Option) (*Executor, error) {
 
 // newGoBackend returns an Executor on Go's runtime (BackendGo).
 func newGoBackend() *Executor {
-	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}),
+	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
 		closing: make(chan struct{}), closed: make(chan struct{})}
 }
 
@@ -154,6 +156,9 @@ func (e *Executor) Close() error {
 		for _, l := range e.loops {
 			l.beginClose()
 		}
+		// Listeners (and, on the Go backend, conns, packet conns and
+		// files): their blocked calls return, and tasks waiting on them.
+		e.closeOwned()
 		self := currentGoroutine()
 		for _, t := range tasks {
 			if t.goid.Load() != self {

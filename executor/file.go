@@ -31,6 +31,7 @@ type File struct {
 	name string
 	sfd  *sysFD   // io_uring backend
 	osf  *os.File // Go backend (fallback)
+	gof  *goFile  // Go backend: osf, as the executor tracks it
 
 	closing   chan struct{} // closed when Close begins: cuts waits short
 	closeOnce sync.Once
@@ -68,7 +69,7 @@ func (e *Executor) Create(name string) (*File, error) {
 func (e *Executor) OpenFile(name string, flag int, perm os.FileMode) (*File, error) {
 	l := e.loop()
 	if l == nil {
-		return openGo(name, flag, perm)
+		return e.openGo(name, flag, perm)
 	}
 	path, err := unix.BytePtrFromString(name)
 	if err != nil {
@@ -107,7 +108,7 @@ func (e *Executor) NewFile(fd uintptr, name string) *File {
 	if l := e.loop(); l != nil {
 		f = newFile(l, int(fd), name, flag)
 	} else {
-		f = newFileGo(os.NewFile(fd, name), flag)
+		f = e.newFileGo(newGoFD(fd, name), flag)
 	}
 	if f.direct {
 		f.learnDirectAlign()
@@ -203,7 +204,8 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, e
 		return 0, err
 	}
 	if f.osf != nil {
-		return f.osf.ReadAt(p, off)
+		n, err := f.osf.ReadAt(p, off)
+		return n, f.gof.fileErr(err)
 	}
 	if ctx.Err() == nil {
 		n = f.readCached(p, off)
@@ -256,7 +258,8 @@ func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (n int, 
 		return 0, err
 	}
 	if f.osf != nil {
-		return f.osf.WriteAt(p, off)
+		n, err := f.osf.WriteAt(p, off)
+		return n, f.gof.fileErr(err)
 	}
 	return f.writeFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepWrite(fd, p, off) })
 }
@@ -284,7 +287,8 @@ func (f *File) writeFull(ctx context.Context, p []byte, off int64, prep func(s *
 // of file it returns 0, io.EOF. Pipes, terminals and other streams work too.
 func (f *File) Read(p []byte) (int, error) {
 	if f.osf != nil {
-		return f.osf.Read(p)
+		n, err := f.osf.Read(p)
+		return n, f.gof.fileErr(err)
 	}
 	if len(p) == 0 {
 		return 0, nil
@@ -311,7 +315,8 @@ func (f *File) Read(p []byte) (int, error) {
 // it; it writes all of p or returns an error.
 func (f *File) Write(p []byte) (n int, err error) {
 	if f.osf != nil {
-		return f.osf.Write(p)
+		n, err := f.osf.Write(p)
+		return n, f.gof.fileErr(err)
 	}
 	if err := f.checkDirect("write", p, 0); err != nil {
 		return 0, err
@@ -348,7 +353,8 @@ func (f *File) pollWait(events uint32) error {
 // position), or fs.ErrClosed once the file is closed.
 func (f *File) Seek(offset int64, whence int) (int64, error) {
 	if f.osf != nil {
-		return f.osf.Seek(offset, whence)
+		pos, err := f.osf.Seek(offset, whence)
+		return pos, f.gof.fileErr(err)
 	}
 	f.posMu.Lock()
 	defer f.posMu.Unlock()
@@ -366,7 +372,7 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 // Sync commits the file's data and metadata to storage (FSYNC).
 func (f *File) Sync() error {
 	if f.osf != nil {
-		return f.osf.Sync()
+		return f.gof.fileErr(f.osf.Sync())
 	}
 	_, err := f.run(context.Background(), "sync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, 0) })
 	return err
@@ -376,7 +382,7 @@ func (f *File) Sync() error {
 // back, to storage (FSYNC with FsyncDatasync: fdatasync).
 func (f *File) Datasync() error {
 	if f.osf != nil {
-		return ignoringEINTR(func() error { return unix.Fdatasync(int(f.osf.Fd())) }, f, "datasync")
+		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fdatasync(int(f.osf.Fd())) }, f, "datasync"))
 	}
 	_, err := f.run(context.Background(), "datasync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, ring.FsyncDatasync) })
 	return err
@@ -386,7 +392,7 @@ func (f *File) Datasync() error {
 // has it (Linux 6.9) and ftruncate(2) otherwise.
 func (f *File) Truncate(size int64) error {
 	if f.osf != nil {
-		return f.osf.Truncate(size)
+		return f.gof.fileErr(f.osf.Truncate(size))
 	}
 	if size < 0 {
 		return f.pathErr("truncate", syscall.EINVAL)
@@ -414,7 +420,7 @@ func (f *File) Truncate(size int64) error {
 // it, so later writes there cannot fail for want of space.
 func (f *File) Fallocate(mode uint32, off, length int64) error {
 	if f.osf != nil {
-		return ignoringEINTR(func() error { return unix.Fallocate(int(f.osf.Fd()), mode, off, length) }, f, "fallocate")
+		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fallocate(int(f.osf.Fd()), mode, off, length) }, f, "fallocate"))
 	}
 	_, err := f.run(context.Background(), "fallocate", func(s *ring.SQE, fd int) { s.PrepFallocate(fd, mode, off, length) })
 	return err
@@ -423,7 +429,7 @@ func (f *File) Fallocate(mode uint32, off, length int64) error {
 // Chmod changes the file's mode, like os.File.Chmod.
 func (f *File) Chmod(mode os.FileMode) error {
 	if f.osf != nil {
-		return f.osf.Chmod(mode)
+		return f.gof.fileErr(f.osf.Chmod(mode))
 	}
 	if err := f.sfd.acquire(); err != nil {
 		return f.pathErr("chmod", fileErr(err))
@@ -454,7 +460,7 @@ func (f *File) Close() error {
 		return os.ErrInvalid
 	}
 	if f.osf != nil {
-		return f.osf.Close()
+		return f.gof.closeByOwner()
 	}
 	first := false
 	f.closeOnce.Do(func() {

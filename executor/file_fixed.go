@@ -46,6 +46,9 @@ func (e *Executor) RegisterBuffers(n, size int) ([]FixedBuffer, error) {
 		return nil, fmt.Errorf("executor: RegisterBuffers(%d, %d): need 1..%d buffers of 1 byte..1 GiB: %w",
 			n, size, maxFixedBuffers, syscall.EINVAL)
 	}
+	if e.isClosing() { // the Go backend has no loop to say it
+		return nil, fmt.Errorf("executor: RegisterBuffers: %w", ErrClosed)
+	}
 	stride := (size + DirectAlign - 1) / DirectAlign * DirectAlign
 	mem := AlignedBuffer(n * stride)
 	bufs := make([]FixedBuffer, n)

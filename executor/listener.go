@@ -40,6 +40,7 @@ type Listener struct {
 	// Accept state; a socket's onCQE takes mu with its loop locked.
 	mu      sync.Mutex
 	closed  bool
+	byExec  bool       // closed by the executor's Close
 	queue   []accepted // oldest first
 	qhead   int
 	aerr    syscall.Errno // an accept error not yet reported
@@ -83,7 +84,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 		return nil, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
 	}
 	if e.backend == BackendGo {
-		return goListen(network, address, &cfg)
+		return e.goListen(network, address, &cfg)
 	}
 	k, err := parseNetwork(network, false)
 	if err != nil {
@@ -139,6 +140,10 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	}
 	if k.unix && !strings.HasPrefix(address, "@") {
 		ln.unlink = address
+	}
+	if err := e.track(ln); err != nil { // the executor's Close began meanwhile
+		ln.Close()
+		return nil, listenError(network, address, errExecutorClosed{})
 	}
 	return ln, nil
 }
@@ -265,7 +270,11 @@ func (ln *Listener) Accept() (net.Conn, error) {
 	for {
 		ln.mu.Lock()
 		if ln.closed {
+			byExec := ln.byExec
 			ln.mu.Unlock()
+			if byExec {
+				return nil, ln.opError(errExecutorClosed{})
+			}
 			return nil, ln.opError(net.ErrClosed)
 		}
 		if ln.dl.passed() {
@@ -299,6 +308,12 @@ func (ln *Listener) Accept() (net.Conn, error) {
 			ln.mu.Unlock()
 			for _, s := range idle[:n] {
 				if err := s.arm(); err != nil {
+					ln.mu.Lock()
+					byExec := ln.byExec
+					ln.mu.Unlock()
+					if byExec { // the executor's Close closed the socket
+						err = errExecutorClosed{}
+					}
 					return nil, ln.opError(err)
 				}
 			}
@@ -428,9 +443,31 @@ func (s *lnSock) onAccept(res int32, flags uint32) {
 func (ln *Listener) Close() error {
 	ln.mu.Lock()
 	if ln.closed {
+		byExec := ln.byExec
 		ln.mu.Unlock()
+		if byExec {
+			return nil
+		}
 		return ln.opErrorOp("close", net.ErrClosed)
 	}
+	ln.e.untrack(ln)
+	return ln.closeLocked()
+}
+
+// closeByExecutor is the executor's Close of the listener: as Close, and
+// then Accept fails with ErrClosed.
+func (ln *Listener) closeByExecutor() {
+	ln.mu.Lock()
+	if ln.closed {
+		ln.mu.Unlock()
+		return
+	}
+	ln.byExec = true
+	ln.closeLocked()
+}
+
+// closeLocked closes the listener; ln.mu is held and is unlocked.
+func (ln *Listener) closeLocked() error {
 	ln.closed = true
 	queued := ln.queue[ln.qhead:]
 	ln.queue, ln.qhead = nil, 0

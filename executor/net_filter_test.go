@@ -256,8 +256,15 @@ func netFallbackChild() error {
 		return err
 	}
 	defer c.Close()
-	if _, ok := c.(*net.TCPConn); !ok {
-		return errors.New("Dial did not return a *net.TCPConn")
+	// Go's conn, wrapped so that the executor's Close closes it, with what
+	// callers use of a *net.TCPConn.
+	if _, ok := c.(interface {
+		CloseWrite() error
+		syscall.Conn
+		io.ReaderFrom
+		io.WriterTo
+	}); !ok {
+		return errors.New("Dial's conn has no CloseWrite, SyscallConn, ReadFrom, WriteTo")
 	}
 	s, err := ln.Accept()
 	if err != nil {

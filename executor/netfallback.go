@@ -10,9 +10,13 @@ import (
 )
 
 // The Go backend (io_uring refused): Listen, Dial and ListenPacket return
-// Go's own net types, with the filters and the namespace still applied.
+// Go's own net types, with the filters and the namespace still applied,
+// wrapped so that the executor's Close closes them (goclose.go).
 
-func goListen(network, address string, cfg *listenConfig) (net.Listener, error) {
+func (e *Executor) goListen(network, address string, cfg *listenConfig) (net.Listener, error) {
+	if e.isClosing() {
+		return nil, listenError(network, address, errExecutorClosed{})
+	}
 	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort), KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
 	var ln net.Listener
 	err := inNamespace(cfg.namespace, func() (err error) {
@@ -23,24 +27,51 @@ func goListen(network, address string, cfg *listenConfig) (net.Listener, error) 
 		return nil, err
 	}
 	if cfg.filter != nil {
-		return &goFilteredListener{Listener: ln, filter: cfg.filter}, nil
+		ln = &goFilteredListener{Listener: ln, filter: cfg.filter}
 	}
-	return ln, nil
+	gl := &goListener{inner: ln, e: e}
+	if err := e.track(gl); err != nil {
+		ln.Close()
+		return nil, listenError(network, address, errExecutorClosed{})
+	}
+	return gl, nil
 }
 
-func goDial(ctx context.Context, network, address string, cfg *dialConfig) (net.Conn, error) {
+func (e *Executor) goDial(ctx context.Context, network, address string, cfg *dialConfig) (net.Conn, error) {
+	closedErr := &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: errExecutorClosed{}}
+	if e.isClosing() {
+		return nil, closedErr
+	}
 	d := net.Dialer{KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
 	var c net.Conn
 	err := inNamespace(cfg.namespace, func() (err error) {
 		c, err = d.DialContext(ctx, network, address)
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	if u, ok := c.(*net.UDPConn); ok {
+		pc := newGoPacketConn(e, u)
+		if err := e.track(pc); err != nil {
+			c.Close()
+			return nil, closedErr
+		}
+		return goUDPConn{pc}, nil
+	}
+	w, err := e.goWrapConn(c)
+	if err != nil {
+		return nil, closedErr
+	}
+	return w, nil
 }
 
-func goListenPacket(network, address string, cfg *listenConfig) (net.PacketConn, error) {
+func (e *Executor) goListenPacket(network, address string, cfg *listenConfig) (net.PacketConn, error) {
 	if cfg.filter != nil {
 		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	}
+	if e.isClosing() {
+		return nil, listenError(network, address, errExecutorClosed{})
 	}
 	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort)}
 	var pc net.PacketConn
@@ -52,9 +83,14 @@ func goListenPacket(network, address string, cfg *listenConfig) (net.PacketConn,
 		return nil, err
 	}
 	if cfg.packetFilter != nil {
-		return &goFilteredPacketConn{PacketConn: pc, filter: cfg.packetFilter}, nil
+		pc = &goFilteredPacketConn{PacketConn: pc, filter: cfg.packetFilter}
 	}
-	return pc, nil
+	gp := newGoPacketConn(e, pc)
+	if err := e.track(gp); err != nil {
+		pc.Close()
+		return nil, listenError(network, address, errExecutorClosed{})
+	}
+	return gp, nil
 }
 
 // reusePortControl sets SO_REUSEPORT on a socket Go's net makes, if asked.

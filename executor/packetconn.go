@@ -75,7 +75,7 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
 	}
 	if e.backend == BackendGo {
-		return goListenPacket(network, address, &cfg)
+		return e.goListenPacket(network, address, &cfg)
 	}
 	k, err := parseNetwork(network, true)
 	if err != nil {
