@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Dirs are where the suite finds its sources and puts its results.
@@ -130,7 +133,7 @@ func goBuild(dirs Dirs, bins []*Binary) error {
 	cmd.Env = env
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := runBuild(cmd); err != nil {
 		// The first two compiler messages, on one line for the table.
 		var lines []string
 		for line := range strings.Lines(stderr.String()) {
@@ -157,7 +160,7 @@ func gccBuild(dirs Dirs, bins []*Binary) error {
 	cmd := exec.Command("gcc", "-O2", "-o", filepath.Join(dirs.Bin, b.Name), src, "-luring")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	if err := runBuild(cmd); err != nil {
 		msg := strings.TrimSpace(stderr.String())
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i]
@@ -165,4 +168,60 @@ func gccBuild(dirs Dirs, bins []*Binary) error {
 		return fmt.Errorf("gcc %s failed (%v; needs gcc and liburing-dev): %s", b.CSource, err, msg)
 	}
 	return nil
+}
+
+// builds are the compilers running, each in a process group of its own, so
+// that an interrupt can end them (and what they run) before their output and
+// sources are removed.
+var builds struct {
+	sync.Mutex
+	running map[*exec.Cmd]chan struct{} // closed when it has been waited for
+	stopped bool
+}
+
+// runBuild runs cmd as a build that stopBuilds can end.
+func runBuild(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	builds.Lock()
+	if builds.stopped {
+		builds.Unlock()
+		return errors.New("interrupted")
+	}
+	if err := cmd.Start(); err != nil {
+		builds.Unlock()
+		return err
+	}
+	done := make(chan struct{})
+	if builds.running == nil {
+		builds.running = map[*exec.Cmd]chan struct{}{}
+	}
+	builds.running[cmd] = done
+	builds.Unlock()
+	err := cmd.Wait()
+	builds.Lock()
+	delete(builds.running, cmd)
+	builds.Unlock()
+	close(done)
+	return err
+}
+
+// stopBuilds kills every running build's process group, waits (up to a
+// few seconds) until they are gone, and lets no new one start.
+func stopBuilds() {
+	builds.Lock()
+	builds.stopped = true
+	var waits []chan struct{}
+	for cmd, done := range builds.running {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		waits = append(waits, done)
+	}
+	builds.Unlock()
+	timeout := time.After(3 * time.Second)
+	for _, done := range waits {
+		select {
+		case <-done:
+		case <-timeout:
+			return
+		}
+	}
 }

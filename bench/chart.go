@@ -51,6 +51,9 @@ func writeChart(w io.Writer, s *Suite) error {
 				b.text = fmt.Sprintf("%.2fx  %s", b.sum.Ratio, b.text)
 				maxRatio = max(maxRatio, b.sum.RatioHi)
 			}
+			if vs, _, _, ok := pairedRatio(c, twinOf(s.Cells, c)); ok {
+				b.text += fmt.Sprintf("  %.3fx vs @base", vs)
+			}
 		} else {
 			b.text = strings.SplitN(c.Status, ":", 2)[0]
 		}

@@ -4,11 +4,26 @@
 //
 //	cd bench && go run .          # the full suite (about 10 minutes)
 //	cd bench && go run . -quick   # a short one (under a minute)
+//	cd bench && go run . -base HEAD~1 -runs 7   # the current tree against the commit before
 //
 // Each server is its own process pinned to CPU 0 with GOMAXPROCS=1; the load
 // generator (package loadgen, on kasync's ring package) runs in this process,
 // pinned to CPU 1. The table goes to stdout, progress to stderr, and a
 // Markdown report and an SVG chart to results/.
+//
+// -base REV proves that a change keeps performance: it checks the git
+// revision REV (HEAD~1, a hash, a branch) out into a detached worktree in a
+// temporary directory, builds every selected kasync server (those built from
+// kasync's examples/: kasync-conn, kasync-handler, kasync-http,
+// kasync-httpfast) from it as well, with that revision's own go.mod, and runs
+// each as NAME@base beside NAME, measured right after it in every run
+// (NAME, NAME@base, NAME, NAME@base, ...). The table gains a column "vs
+// @base": NAME's req/s over NAME@base's in the same run, median [min-max]
+// over runs. The worktree is removed (and git worktree prune run) once the
+// servers are built, and on an error or an interrupt. For example, 7
+// alternating runs of the change against the commit before it:
+//
+//	cd bench && go run . -base HEAD~1 -runs 7 -servers kasync-conn,kasync-handler -scenarios echo
 package main
 
 import (
@@ -19,6 +34,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -39,11 +55,13 @@ func run() error {
 	duration := flag.Duration("duration", 0, "measured window of each run (default 5s, -quick 500ms)")
 	warmup := flag.Duration("warmup", 0, "load before each measured window (default 1s, -quick 200ms)")
 	runs := flag.Int("runs", 0, "runs of each server in each scenario; medians are reported (default 5, -quick 2)")
-	out := flag.String("out", "", "directory for the report and chart (default bench/results): full.md and full.svg, quick.* for -quick, custom.* when narrowed by flags")
+	out := flag.String("out", "", "directory for the report and chart (default bench/results): full.md and full.svg, quick.* for -quick, custom.* when narrowed by flags or with -base")
 	noWrk := flag.Bool("nowrk", false, "do not run wrk even if it is installed")
 	noPin := flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
 	plain := flag.Bool("plain", false, "load with single-shot receives, no provided buffers or registered files (to compare the generator's cost)")
 	baseline := flag.String("baseline", "", "the server the ratios are relative to, in place of its kind's usual one (net, net/http); e.g. gnet or liburing-c")
+	base := flag.String("base", "", "a git revision (HEAD~1, a hash): also build the selected kasync servers (from examples/) from a worktree of it, "+
+		"run each as NAME@base right after NAME in every run, and report NAME's req/s over NAME@base's (vs @base)")
 	list := flag.Bool("list", false, "list scenarios and servers, and exit")
 	flag.Parse()
 
@@ -82,6 +100,11 @@ func run() error {
 	if opts.Servers, err = selectServers(*serverList); err != nil {
 		return err
 	}
+	if *base != "" {
+		if opts.Servers, err = withBase(opts.Servers); err != nil {
+			return err
+		}
+	}
 	if *baseline != "" {
 		if opts.Servers, err = rebase(opts.Servers, *baseline); err != nil {
 			return err
@@ -106,20 +129,50 @@ func run() error {
 	}
 	defer os.RemoveAll(dirs.Bin)
 	// On Ctrl-C, clean up and go; the servers die with us (Pdeathsig).
+	var tree *baseTree
+	var treeMu sync.Mutex
+	removeTree := func() {
+		treeMu.Lock()
+		t := tree
+		treeMu.Unlock()
+		if t != nil {
+			t.remove()
+		}
+	}
+	defer removeTree()
 	interrupt := make(chan os.Signal, 1)
 	signal.Notify(interrupt, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		<-interrupt
+		stopBuilds()
+		removeTree()
 		os.RemoveAll(dirs.Bin)
 		fmt.Fprintln(os.Stderr, "\nbench: interrupted")
 		os.Exit(130)
 	}()
+	if *base != "" {
+		t, err := newBaseTree(dirs.Root, *base)
+		if err != nil {
+			return err
+		}
+		treeMu.Lock()
+		tree = t
+		treeMu.Unlock()
+		fmt.Fprintf(os.Stderr, "bench: checking out -base %s into %s...\n", t, t.dir)
+		if err := t.add(); err != nil {
+			return err
+		}
+		setBaseSrc(opts.Servers, t.Module)
+		opts.Base = t.String()
+	}
 	fmt.Fprintln(os.Stderr, "bench: building servers...")
 	start := time.Now()
 	unavailable, err := buildServers(dirs, opts.Servers)
 	if err != nil {
 		return err
 	}
+	// The binaries are built: the worktree has served.
+	removeTree()
 	for name, why := range unavailable {
 		fmt.Fprintf(os.Stderr, "bench: %s not available: %s\n", name, why)
 	}
@@ -150,7 +203,7 @@ func run() error {
 	writeText(os.Stdout, suite)
 	name := "full"
 	switch {
-	case *scenarioList != "" || *serverList != "" || *conns > 0 || *size > 0:
+	case *scenarioList != "" || *serverList != "" || *conns > 0 || *size > 0 || *base != "":
 		name = "custom"
 	case *quick:
 		name = "quick"

@@ -10,15 +10,15 @@ import (
 
 // row is one line of the results table, as text.
 type row struct {
-	scenario, server, conns, size, throughput, p50, p99, ratio, loadCPU, serverCPU, cores, perEnter string
-	status                                                                                          string // instead of the figures
+	scenario, server, conns, size, throughput, p50, p99, ratio, vsBase, loadCPU, serverCPU, cores, perEnter string
+	status                                                                                                  string // instead of the figures
 }
 
 var header = row{"scenario", "server", "conns", "size", "req/s median [min-max]", "p50", "p99",
-	"ratio", "load CPU", "server CPU", "cores busy", "per enter", ""}
+	"ratio", "vs @base [min-max]", "load CPU", "server CPU", "cores busy", "per enter", ""}
 
 // mdHeader is header for Markdown, with a column for the status.
-var mdHeader = append(header.cells(), "note")
+func mdHeader(base bool) []string { return append(header.cells(base), "note") }
 
 // rows turns the suite into table rows, scenario by scenario.
 func rows(s *Suite) []row {
@@ -46,6 +46,10 @@ func rows(s *Suite) []row {
 		if sum.HasRatio {
 			r.ratio = fmt.Sprintf("%.2fx", sum.Ratio)
 		}
+		r.vsBase = "-"
+		if med, lo, hi, ok := pairedRatio(c, twinOf(s.Cells, c)); ok {
+			r.vsBase = fmt.Sprintf("%.3fx [%.3f-%.3f]", med, lo, hi)
+		}
 		r.loadCPU = fmt.Sprintf("%.0f%%", 100*sum.LoadCPU)
 		r.serverCPU = fmt.Sprintf("%.0f%%", 100*sum.ServerCPU)
 		r.perEnter = fmt.Sprintf("%.1f", sum.PerEnter)
@@ -61,15 +65,19 @@ func rows(s *Suite) []row {
 	return out
 }
 
-// cells returns the row's cells; a status (why there are no figures, or
-// what went wrong after some) comes last.
-func (r row) cells() []string {
-	c := []string{r.scenario, r.server, r.conns, r.size, r.throughput, r.p50, r.p99, r.ratio, r.loadCPU, r.serverCPU, r.cores, r.perEnter}
+// cells returns the row's cells, with the vs @base column when base; a
+// status (why there are no figures, or what went wrong after some) comes
+// last.
+func (r row) cells(base bool) []string {
 	if r.throughput == "" {
-		c = []string{r.scenario, r.server, r.conns, r.size, "-", "-", "-", "-", "-", "-", "-", "-"}
-		what, why, _ := strings.Cut(r.status, ": ")
-		c[4], r.status = what, why
+		r.p50, r.p99, r.ratio, r.vsBase, r.loadCPU, r.serverCPU, r.cores, r.perEnter = "-", "-", "-", "-", "-", "-", "-", "-"
+		r.throughput, r.status, _ = strings.Cut(r.status, ": ")
 	}
+	c := []string{r.scenario, r.server, r.conns, r.size, r.throughput, r.p50, r.p99, r.ratio}
+	if base {
+		c = append(c, r.vsBase)
+	}
+	c = append(c, r.loadCPU, r.serverCPU, r.cores, r.perEnter)
 	if r.status != "" {
 		c = append(c, r.status)
 	}
@@ -115,7 +123,18 @@ func method(s *Suite) string {
 		"load CPU: the load thread's CPU time (getrusage), server CPU: the server process's (/proc/PID/stat), "+
 		"as shares of one core; cores busy: the server's/load's core busy (/proc/stat, softirq and steal included); "+
 		"per enter: completions per io_uring_enter.",
-		s.Machine, o.Runs, o.Duration, o.Warmup)
+		s.Machine, o.Runs, o.Duration, o.Warmup) + baseMethod(s)
+}
+
+// baseMethod says, with -base, what the @base servers and vs @base are.
+func baseMethod(s *Suite) string {
+	if !hasBase(s) {
+		return ""
+	}
+	return fmt.Sprintf(" NAME@base: server NAME built from -base %s, checked out in a detached git worktree and built with its own go.mod; "+
+		"it runs beside NAME and is measured right after it in every run; "+
+		"vs @base: NAME's req/s over NAME@base's in the same run, median [min-max] over runs (above 1: the current tree is faster).",
+		s.Opts.Base)
 }
 
 // writeText prints the results table for a terminal.
@@ -124,15 +143,16 @@ func writeText(w io.Writer, s *Suite) {
 	var table strings.Builder
 	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	prev := ""
+	base := hasBase(s)
 	for i, r := range append([]row{header}, rows(s)...) {
 		if i > 1 && r.scenario != prev {
 			// An empty row of cells keeps the columns aligned across scenarios.
-			fmt.Fprintln(tw, strings.Repeat("\t", len(header.cells())-1))
+			fmt.Fprintln(tw, strings.Repeat("\t", len(header.cells(base))-1))
 		}
 		prev = r.scenario
 		// The last cell is outside the columns, so a long status does
 		// not widen them.
-		fmt.Fprintln(tw, strings.Join(r.cells(), "\t"))
+		fmt.Fprintln(tw, strings.Join(r.cells(base), "\t"))
 	}
 	tw.Flush()
 	for line := range strings.Lines(table.String()) {
@@ -180,7 +200,7 @@ func writeMarkdown(w io.Writer, s *Suite, chart string) {
 	if chart != "" {
 		fmt.Fprintf(w, "![throughput relative to the baseline](%s)\n\n", chart)
 	}
-	mdTable(w, mdHeader, rowsCells(rows(s)))
+	mdTable(w, mdHeader(hasBase(s)), rowsCells(rows(s), hasBase(s)))
 	if wrk := wrkRows(s); len(wrk) > 0 {
 		fmt.Fprintln(w, "\nwrk (-t1, same connections, for reference):")
 		fmt.Fprintln(w)
@@ -195,10 +215,10 @@ func writeMarkdown(w io.Writer, s *Suite, chart string) {
 	}
 }
 
-func rowsCells(rs []row) [][]string {
+func rowsCells(rs []row, base bool) [][]string {
 	var out [][]string
 	for _, r := range rs {
-		out = append(out, r.cells())
+		out = append(out, r.cells(base))
 	}
 	return out
 }
