@@ -225,3 +225,10 @@ func stopBuilds() {
 		}
 	}
 }
+
+// buildsStopped reports whether stopBuilds was called.
+func buildsStopped() bool {
+	builds.Lock()
+	defer builds.Unlock()
+	return builds.stopped
+}

@@ -168,6 +168,11 @@ func run() error {
 	fmt.Fprintln(os.Stderr, "bench: building servers...")
 	start := time.Now()
 	unavailable, err := buildServers(dirs, opts.Servers)
+	if buildsStopped() {
+		// Interrupted while building: the signal handler cleans up and
+		// exits; report nothing.
+		time.Sleep(time.Minute)
+	}
 	if err != nil {
 		return err
 	}
