@@ -283,8 +283,8 @@ func (l *loop) cancelFd(fd int) {
 }
 
 // cancelFromCQE asks the kernel to cancel o from its own onCQE: the loop is
-// locked and its CQ being reaped, so it only queues the request, and if the
-// SQ has no room, a goroutine queues it.
+// locked and its CQ being reaped, so it queues and submits the request
+// without reaping, and if the SQ has no room, a goroutine queues it.
 func (l *loop) cancelFromCQE(o *op) {
 	if !l.table.markCancel(o) {
 		return
@@ -292,6 +292,11 @@ func (l *loop) cancelFromCQE(o *op) {
 	t := opTarget(o)
 	if l.r.SQSpace() > 0 {
 		l.cancelLocked(t)
+		// Submit now, so the cap it enforces holds however late the
+		// flusher runs; no reaping here, in the middle of a reap.
+		if n, err := l.r.Submit(); err == nil {
+			l.queued -= min(uint32(n), l.queued)
+		}
 		return
 	}
 	go func() {
