@@ -87,16 +87,34 @@ const (
 	RecvIncremental
 )
 
+// recvModeNames are the modes' names, as String and MarshalText give them.
+var recvModeNames = [...]string{RecvAuto: "auto", RecvPlain: "plain", RecvBundle: "bundle", RecvIncremental: "incremental"}
+
 func (m RecvMode) String() string {
-	switch m {
-	case RecvPlain:
-		return "plain"
-	case RecvBundle:
-		return "bundle"
-	case RecvIncremental:
-		return "incremental"
+	if m < 0 || int(m) >= len(recvModeNames) {
+		return fmt.Sprintf("RecvMode(%d)", int(m))
 	}
-	return "auto"
+	return recvModeNames[m]
+}
+
+// MarshalText returns the mode's name ("auto", "plain", "bundle" or
+// "incremental"), so that ServerStats marshal to JSON with it.
+func (m RecvMode) MarshalText() ([]byte, error) {
+	if m < 0 || int(m) >= len(recvModeNames) {
+		return nil, fmt.Errorf("executor: no such RecvMode %d", int(m))
+	}
+	return []byte(recvModeNames[m]), nil
+}
+
+// UnmarshalText sets m to the mode named by text, as MarshalText names it.
+func (m *RecvMode) UnmarshalText(text []byte) error {
+	for i, name := range recvModeNames {
+		if string(text) == name {
+			*m = RecvMode(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("executor: no RecvMode named %q", text)
 }
 
 // ServeOption configures Serve.
