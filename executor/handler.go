@@ -87,16 +87,34 @@ const (
 	RecvIncremental
 )
 
+// recvModeNames are the modes' names, as String and MarshalText give them.
+var recvModeNames = [...]string{RecvAuto: "auto", RecvPlain: "plain", RecvBundle: "bundle", RecvIncremental: "incremental"}
+
 func (m RecvMode) String() string {
-	switch m {
-	case RecvPlain:
-		return "plain"
-	case RecvBundle:
-		return "bundle"
-	case RecvIncremental:
-		return "incremental"
+	if m < 0 || int(m) >= len(recvModeNames) {
+		return fmt.Sprintf("RecvMode(%d)", int(m))
 	}
-	return "auto"
+	return recvModeNames[m]
+}
+
+// MarshalText returns the mode's name ("auto", "plain", "bundle" or
+// "incremental"), so that ServerStats marshal to JSON with it.
+func (m RecvMode) MarshalText() ([]byte, error) {
+	if m < 0 || int(m) >= len(recvModeNames) {
+		return nil, fmt.Errorf("executor: no such RecvMode %d", int(m))
+	}
+	return []byte(recvModeNames[m]), nil
+}
+
+// UnmarshalText sets m to the mode named by text, as MarshalText names it.
+func (m *RecvMode) UnmarshalText(text []byte) error {
+	for i, name := range recvModeNames {
+		if string(text) == name {
+			*m = RecvMode(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("executor: no RecvMode named %q", text)
 }
 
 // ServeOption configures Serve.
@@ -170,10 +188,12 @@ func ServeDirectFiles(on bool) ServeOption { return func(c *serveConfig) { c.dir
 func ServeKeepP(on bool) ServeOption { return func(c *serveConfig) { c.keepP = on } }
 
 // ServeLinger bounds how long a closed connection keeps trying to send its
-// queued output before it is dropped (default 5s).
+// queued output before it is dropped (default 5s; 0 drops it at once,
+// negative is refused).
 func ServeLinger(d time.Duration) ServeOption { return func(c *serveConfig) { c.linger = d } }
 
-// ServeRingEntries sets each loop's SQ size (default 4096; the CQ is 8x).
+// ServeRingEntries sets each loop's SQ size (default 4096; the CQ is 8x),
+// from 4 to 32768.
 func ServeRingEntries(n uint32) ServeOption { return func(c *serveConfig) { c.entries = n } }
 
 // ServeOnPanic sets what is told about a handler call that panicked (default:
@@ -182,7 +202,8 @@ func ServeOnPanic(f func(c *HConn, p *HandlerPanic)) ServeOption {
 	return func(c *serveConfig) { c.onPanic = f }
 }
 
-// ServeLogf sets where the loops report trouble (default log.Printf).
+// ServeLogf sets where the loops report trouble (default, or nil:
+// log.Printf).
 func ServeLogf(f func(format string, args ...any)) ServeOption {
 	return func(c *serveConfig) { c.logf = f }
 }
@@ -231,13 +252,16 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 		logf:     log.Printf,
 	}
 	for _, o := range opts {
+		if o == nil {
+			return nil, listenError(network, address, errors.New("executor: nil ServeOption"))
+		}
 		o(&cfg)
 	}
-	if cfg.loops < 1 || cfg.outLimit < 1 || cfg.inLimit < 1 {
-		return nil, listenError(network, address, fmt.Errorf("executor: bad ServeOption (loops %d, output limit %d, input limit %d)", cfg.loops, cfg.outLimit, cfg.inLimit))
+	if err := cfg.check(h); err != nil {
+		return nil, listenError(network, address, err)
 	}
-	if (cfg.bufCount != 0 || cfg.bufSize != 0) && (cfg.bufSize <= 0 || cfg.bufCount <= 0 || cfg.bufCount&(cfg.bufCount-1) != 0 || cfg.bufCount >= 1<<15) {
-		return nil, listenError(network, address, fmt.Errorf("executor: %d buffers of %d bytes: want a power of two below 32768 of at least 1 byte", cfg.bufCount, cfg.bufSize))
+	if cfg.logf == nil {
+		cfg.logf = log.Printf
 	}
 	if cfg.onPanic == nil {
 		logf := cfg.logf
@@ -324,6 +348,33 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 		return nil, listenError(network, address, errors.Join(errs...))
 	}
 	return s, nil
+}
+
+// Ring sizes a loop works with: flush needs room for 4 SQEs at once
+// (sqeSpace(4)), and the kernel takes no more than ring.MaxEntries.
+const (
+	minServeEntries = 4
+	maxServeEntries = ring.MaxEntries
+)
+
+// check rejects what Serve cannot run with, so that a bad option fails at
+// the call rather than as a server that never answers.
+func (cfg *serveConfig) check(h Handler) error {
+	switch {
+	case h == nil:
+		return errors.New("executor: Serve with a nil Handler")
+	case cfg.loops < 1 || cfg.outLimit < 1 || cfg.inLimit < 1:
+		return fmt.Errorf("executor: bad ServeOption (loops %d, output limit %d, input limit %d)", cfg.loops, cfg.outLimit, cfg.inLimit)
+	case (cfg.bufCount != 0 || cfg.bufSize != 0) && (cfg.bufSize <= 0 || cfg.bufCount <= 0 || cfg.bufCount&(cfg.bufCount-1) != 0 || cfg.bufCount >= 1<<15):
+		return fmt.Errorf("executor: %d buffers of %d bytes: want a power of two below 32768 of at least 1 byte", cfg.bufCount, cfg.bufSize)
+	case cfg.entries < minServeEntries || cfg.entries > maxServeEntries:
+		return fmt.Errorf("executor: ServeRingEntries(%d): want %d to %d", cfg.entries, minServeEntries, maxServeEntries)
+	case cfg.recvMode < RecvAuto || cfg.recvMode > RecvIncremental:
+		return fmt.Errorf("executor: ServeRecvMode(%d): no such mode", int(cfg.recvMode))
+	case cfg.linger < 0:
+		return fmt.Errorf("executor: ServeLinger(%v): negative", cfg.linger)
+	}
+	return nil
 }
 
 // Addr returns the address the server listens on (with the port the kernel

@@ -195,8 +195,7 @@ func (c *HConn) onRecv(res int32, flags uint32) {
 	c.st &^= hsRecvCancel
 	switch {
 	case res == 0:
-		c.st |= hsNoRecv
-		l.closeConn(c, io.EOF, false)
+		c.peerEOF()
 	case res == -int32(syscall.ENOBUFS):
 		l.st.noBufs++ // re-armed below, once the turn has recycled buffers
 	case res == -int32(syscall.ECANCELED):
@@ -208,9 +207,34 @@ func (c *HConn) onRecv(res int32, flags uint32) {
 	l.markDirty(c)
 }
 
+// peerEOF handles the peer's FIN (the receive side's clean end): the
+// connection closes for EOF, softly, once every byte received before the
+// FIN has been offered to the handler. Input kept while paused (hsRedeliver)
+// is delivered first, by reconcile once the output has drained, which then
+// closes (eofDelivered).
+func (c *HConn) peerEOF() {
+	c.st |= hsNoRecv
+	if c.st&(hsRedeliver|hsClosing) == 0 {
+		c.l.closeConn(c, io.EOF, false)
+	}
+}
+
+// eofDelivered closes c for the peer's FIN once the input kept while paused
+// has been delivered; reconcile calls it on a connection not closing. True
+// if c began closing.
+func (c *HConn) eofDelivered() bool {
+	if c.st&(hsNoRecv|hsRedeliver|hsClosing) != hsNoRecv {
+		return false
+	}
+	c.l.closeConn(c, io.EOF, false)
+	return true
+}
+
 // feed hands received bytes to the handler, after what it left unconsumed.
-// While the connection is paused they are only kept: at most what the
-// receives completed before their cancellation carried.
+// While the connection is paused they are only kept, not offered: at most
+// what the receives completed before their cancellation carried (or, on
+// the Go backend, one read). Kept bytes do not count toward the input limit
+// until the handler has been offered them and left them.
 func (c *HConn) feed(data []byte) {
 	if c.st&hsClosing != 0 {
 		return
@@ -230,7 +254,6 @@ func (c *HConn) feed(data []byte) {
 	c.pend = append(c.pend, data...)
 	if c.st&hsPaused != 0 {
 		c.st |= hsRedeliver
-		c.checkInput()
 		return
 	}
 	c.deliver()

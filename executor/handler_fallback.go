@@ -207,7 +207,7 @@ func (l *hloop) gevent(ev gevent) {
 			c.st |= hsNoRecv
 			if c.st&hsClosing == 0 {
 				if ev.err == io.EOF {
-					l.closeConn(c, io.EOF, false)
+					c.peerEOF()
 				} else {
 					l.closeConn(c, netErrno(ev.err), true)
 				}
@@ -280,6 +280,10 @@ func (l *hloop) greconcile(c *HConn) {
 			l.markDirty(c)
 			return
 		}
+	}
+	if c.eofDelivered() { // the EOF came while input was kept
+		l.markDirty(c)
+		return
 	}
 	if g.held && c.st&hsPaused == 0 {
 		g.held = false

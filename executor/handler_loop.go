@@ -624,6 +624,10 @@ func (l *hloop) reconcile(c *HConn) {
 			return
 		}
 	}
+	if c.eofDelivered() { // the FIN came while input was kept
+		l.markDirty(c)
+		return
+	}
 	if c.st&hsPaused != 0 {
 		if c.recvOp != nil && c.st&hsRecvCancel == 0 {
 			c.st |= hsRecvCancel

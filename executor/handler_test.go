@@ -994,16 +994,62 @@ func TestServeFallsBackWithoutBundles(t *testing.T) {
 }
 
 func TestServeBadOptions(t *testing.T) {
-	e := newTestExecutor(t)
-	for _, o := range []ServeOption{ServeLoops(0), ServeBuffers(4096, 3), ServeBuffers(0, 64), ServeBuffers(4096, 0), ServeOutputLimit(0)} {
-		if s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, o); err == nil {
-			s.Close()
-			t.Fatal("bad option accepted")
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		for _, tc := range []struct {
+			name string
+			h    Handler
+			o    ServeOption
+		}{
+			{"loops 0", &hFuncs{}, ServeLoops(0)},
+			{"loops -1", &hFuncs{}, ServeLoops(-1)},
+			{"3 buffers", &hFuncs{}, ServeBuffers(4096, 3)},
+			{"buffers of 0 bytes", &hFuncs{}, ServeBuffers(0, 64)},
+			{"0 buffers", &hFuncs{}, ServeBuffers(4096, 0)},
+			{"output limit 0", &hFuncs{}, ServeOutputLimit(0)},
+			{"input limit 0", &hFuncs{}, ServeInputLimit(0)},
+			{"ring entries 0", &hFuncs{}, ServeRingEntries(0)},
+			{"ring entries 1", &hFuncs{}, ServeRingEntries(1)},
+			{"ring entries 2", &hFuncs{}, ServeRingEntries(2)},
+			{"ring entries 3", &hFuncs{}, ServeRingEntries(3)},
+			{"ring entries 32769", &hFuncs{}, ServeRingEntries(32769)},
+			{"ring entries 1<<31", &hFuncs{}, ServeRingEntries(1 << 31)},
+			{"recv mode -1", &hFuncs{}, ServeRecvMode(-1)},
+			{"recv mode 4", &hFuncs{}, ServeRecvMode(RecvIncremental + 1)},
+			{"negative linger", &hFuncs{}, ServeLinger(-time.Second)},
+			{"nil option", &hFuncs{}, nil},
+			{"nil handler", nil, ServeLoops(1)},
+		} {
+			s, err := e.Serve("tcp", "127.0.0.1:0", tc.h, tc.o)
+			if err == nil {
+				go s.Close() // it may never return: that is the bug
+				t.Fatalf("%s: accepted", tc.name)
+			}
+			var oe *net.OpError
+			if !errors.As(err, &oe) || oe.Op != "listen" {
+				t.Fatalf("%s: error %#v, want a listen *net.OpError", tc.name, err)
+			}
+			t.Logf("%s: %v", tc.name, err)
 		}
-	}
-	if _, err := e.Serve("udp", "127.0.0.1:0", &hFuncs{}); err == nil {
-		t.Fatal("udp accepted")
-	}
+		if _, err := e.Serve("udp", "127.0.0.1:0", &hFuncs{}); err == nil {
+			t.Fatal("udp accepted")
+		}
+		// The bounds themselves work: the smallest ring (SQEs submitted
+		// as flush goes) and the largest, under several connections.
+		for _, entries := range []uint32{minServeEntries, maxServeEntries} {
+			s := hServe(t, e, &hFuncs{}, ServeLoops(1), ServeRingEntries(entries), ServeLinger(0), ServeLogf(nil))
+			var wg sync.WaitGroup
+			for i := range 8 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c := hDial(t, s)
+					hRoundTrip(t, c, bytes.Repeat([]byte{byte(i)}, 256<<10))
+				}()
+			}
+			wg.Wait()
+			s.Close()
+		}
+	})
 }
 
 // Many connections at once, random chunk sizes, a small buffer ring: bundles
