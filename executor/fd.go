@@ -23,11 +23,11 @@ type sysFD struct {
 }
 
 const (
-	fdClosing uint64 = 1 << iota // Close began (owner's or executor's): no new references
-	fdOwner                      // its owner (Conn, File...) closed it
-	fdByExec                     // the executor's Close closed it before its owner did
-	fdForced                     // closed by forceClose: references no longer count
-	fdRefShift = iota            // the reference count is the bits above
+	fdClosing  uint64 = 1 << iota // Close began (owner's or executor's): no new references
+	fdOwner                       // its owner (Conn, File...) closed it
+	fdByExec                      // the executor's Close closed it before its owner did
+	fdForced                      // closed by forceClose: references no longer count
+	fdRefShift = iota             // the reference count is the bits above
 	fdRef      = 1 << fdRefShift
 )
 
