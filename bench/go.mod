@@ -1,6 +1,6 @@
 module github.com/kasync-go/kasync/bench
 
-go 1.26.8
+go 1.26.0
 
 replace github.com/kasync-go/kasync => ../
 
