@@ -54,7 +54,10 @@ func TestHistogramTail(t *testing.T) {
 	for range 20 {
 		h.Record(100 * time.Millisecond)
 	}
-	near := func(got, want time.Duration) bool { d := float64(got-want) / float64(want); return d > -0.04 && d < 0.04 }
+	near := func(got, want time.Duration) bool {
+		d := float64(got-want) / float64(want)
+		return d > -0.04 && d < 0.04
+	}
 	if p99, p999 := h.Quantile(0.99), h.Quantile(0.999); !near(p99, time.Millisecond) || !near(p999, 100*time.Millisecond) {
 		t.Errorf("p99 %v, p99.9 %v; want 1ms, 100ms", p99, p999)
 	}
