@@ -19,6 +19,7 @@ type Options struct {
 	Plain     bool          // the load generator without multishot receives and registered files
 	Base      string        // the -base revision the @base twins are built from ("" without -base)
 	Rates     []float64     // open-loop rates (round trips per second) measured besides the closed loop's peak
+	Tick      time.Duration // the open loop's sends go out in batches, once per tick (0: each at its own time)
 }
 
 // Sample is one measurement of one server.
@@ -178,6 +179,7 @@ func measure(opts Options, sc Scenario, p *process, rate float64) (Sample, error
 		Duration: opts.Duration,
 		Plain:    opts.Plain,
 		Rate:     rate,
+		Tick:     opts.Tick,
 		OnWindow: func(open bool) {
 			if open {
 				cpu0, cores0 = p.cpuTime(), readCores()

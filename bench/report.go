@@ -198,7 +198,7 @@ func warnings(s *Suite) []string {
 	for _, c := range s.Cells {
 		for r, offered := range s.Opts.Rates {
 			if sum := summarizeOpen(c, r, nil); sum.Runs > 0 && sum.SendLag > time.Millisecond {
-				out = append(out, fmt.Sprintf("%s, %s at %s: the generator wrote its requests up to %v late (p99): its own delay is in these latencies",
+				out = append(out, fmt.Sprintf("%s, %s at %s: the generator got to its requests up to %v late (p99): its own delay is in these latencies",
 					c.Scenario.Title(), c.Server.Name, perSecond(offered), latency(sum.SendLag)))
 			}
 		}
@@ -226,13 +226,20 @@ func openMethod(s *Suite) string {
 	}
 	return fmt.Sprintf(" Open loop (-rate): in every run, after the closed loop, each server again at each offered rate, "+
 		"the requests on a fixed schedule spread evenly over the connections and in time, paced by the generator's clock "+
-		"(it sleeps in io_uring_enter until the next send), sent when due whether or not earlier replies came (pipelined); "+
+		"(it sleeps in io_uring_enter until the next send; %s), sent when due whether or not earlier replies came (pipelined); "+
 		"latency counts from each request's scheduled send time, so queueing is not hidden (no coordinated omission). "+
 		"achieved: replies in the window per second; sustained: at least %.0f%% of the requests due in the window were answered in it; "+
 		"server CPU ms/1k RT: the server process's utime+stime (/proc/PID/stat, 10 ms ticks) over the window per 1,000 replies; "+
 		"CPU/RT vs baseline: that over the baseline's in the same run, median [min-max] over runs (below 1: cheaper)%s; "+
-		"send lag: how late the generator wrote requests after their scheduled time.",
-		100*sustainedShare, openBaseMethod(s))
+		"send lag: how late the generator got to requests after their scheduled time (its own punctuality; a server's backpressure is in the latency).",
+		tickMethod(s.Opts.Tick), 100*sustainedShare, openBaseMethod(s))
+}
+
+func tickMethod(tick time.Duration) string {
+	if tick <= 0 {
+		return "each send at its own time"
+	}
+	return fmt.Sprintf("sends batched per %v tick, each at the first tick at or after its time, its scheduled time", tick)
 }
 
 func openBaseMethod(s *Suite) string {

@@ -43,6 +43,11 @@ type Config struct {
 	// each request's scheduled time. Zero: closed loop, one request in
 	// flight per connection, as fast as the server answers.
 	Rate float64
+	// Tick, if positive, batches the open loop's sends: each goes out at
+	// the first multiple of Tick (from the start) at or after its time,
+	// which is then its scheduled time, so that the generator wakes for
+	// sends once per tick at most. Zero: each send at its own time.
+	Tick time.Duration
 
 	// OnWindow, if set, is called on the load thread right as the measured
 	// window opens (true) and closes (false): the place to sample the server's
@@ -62,7 +67,7 @@ type Result struct {
 	Offered     float64    // the rate asked for, round trips per second
 	Scheduled   uint64     // requests due within the window
 	Outstanding uint64     // requests due but not answered as the window closed
-	SendLag     *Histogram // how long after its scheduled time each request was written
+	SendLag     *Histogram // how long after its scheduled time the generator got to each request
 }
 
 // Achieved returns, for an open loop, the share of the requests due in the

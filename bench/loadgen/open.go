@@ -24,7 +24,7 @@ func openDepth(size int) int { return min(max((64<<10)/max(size, 1), 4), 64) }
 // handles the completions.
 func (d *driver) openLoop() (Result, error) {
 	var res Result
-	d.sched = schedule{start: d.now(), rate: d.cfg.Rate, conns: len(d.conns)}
+	d.sched = schedule{start: d.now(), rate: d.cfg.Rate, conns: len(d.conns), tick: d.cfg.Tick}
 	warmEnd := d.sched.start + d.cfg.Warmup
 	var windowStart, cpu0 time.Duration
 	var enters0, k0 uint64
@@ -88,17 +88,20 @@ func (d *driver) openLoop() (Result, error) {
 // connection, and writes and sends what it can.
 func (d *driver) release(now time.Duration) {
 	for due := d.sched.due(now); d.issued < due; d.issued++ {
+		if d.measuring {
+			d.lag.Record(now - d.sched.at(d.issued))
+		}
 		c := &d.conns[d.sched.conn(d.issued)]
 		c.due++
 		d.outstanding++
-		d.pump(c, now)
+		d.pump(c)
 	}
 }
 
 // pump writes c's due requests into its output buffer as far as there is
 // room, and sends them unless a send is in flight (its completion pumps
 // again).
-func (d *driver) pump(c *conn, now time.Duration) {
+func (d *driver) pump(c *conn) {
 	for c.written < c.due {
 		if c.outTail+d.msgSize > len(c.outMem) {
 			if c.sending || c.outHead == 0 {
@@ -109,9 +112,6 @@ func (d *driver) pump(c *conn, now time.Duration) {
 			continue
 		}
 		c.outTail += d.pipe.message(c, c.written+1, c.outMem[c.outTail:c.outTail+d.msgSize])
-		if d.measuring {
-			d.lag.Record(now - d.sched.sendAt(c.id, c.written))
-		}
 		c.written++
 	}
 	if !c.sending && c.outTail > c.outHead {
@@ -188,7 +188,7 @@ func (d *driver) completeOpen(cqe *ring.CQE, now time.Duration) {
 		if c.outHead == c.outTail {
 			c.outHead, c.outTail = 0, 0
 		}
-		d.pump(c, now)
+		d.pump(c)
 		return
 	}
 	if cqe.Res == 0 {

@@ -19,15 +19,19 @@ func TestScheduleReleasesEverySendOnce(t *testing.T) {
 	for _, tc := range []struct {
 		rate   float64
 		conns  int
+		tick   time.Duration
 		window time.Duration
 		want   uint64 // sends due in [start, start+window]
 	}{
-		{20000, 100, 2 * time.Second, 40001},
-		{40000, 1000, time.Second, 40001},
-		{1000, 3, 10 * time.Millisecond, 11},
-		{333, 7, 3 * time.Second, 1000},
+		{20000, 100, 0, 2 * time.Second, 40001},
+		{40000, 1000, 0, time.Second, 40001},
+		{1000, 3, 0, 10 * time.Millisecond, 11},
+		{333, 7, 0, 3 * time.Second, 1000},
+		{20000, 100, 100 * time.Microsecond, 2 * time.Second, 40001},
+		{40000, 100, 100 * time.Microsecond, 2*time.Second + 50*time.Microsecond, 80001}, // the last tick's not yet due
+		{333, 7, 100 * time.Microsecond, 3 * time.Second, 1000},
 	} {
-		s := schedule{start: 5 * time.Second, rate: tc.rate, conns: tc.conns}
+		s := schedule{start: 5 * time.Second, rate: tc.rate, conns: tc.conns, tick: tc.tick}
 		perConn := make([]uint64, tc.conns)
 		var issued uint64
 		now := s.start - time.Millisecond
@@ -37,6 +41,9 @@ func TestScheduleReleasesEverySendOnce(t *testing.T) {
 				at := s.at(issued)
 				if at > now {
 					t.Fatalf("rate %v: send %d due at %v released at %v, early", tc.rate, issued, at, now)
+				}
+				if tc.tick > 0 && ((at-s.start)%tc.tick != 0 || at < s.start+s.nominal(issued) || at >= s.start+s.nominal(issued)+tc.tick) {
+					t.Fatalf("rate %v: send %d meant for %v due at %v, not the tick boundary after", tc.rate, issued, s.nominal(issued), at-s.start)
 				}
 				c := s.conn(issued)
 				if got := s.sendAt(c, perConn[c]); got != at {
@@ -74,6 +81,20 @@ func TestScheduleDueAgreesWithAt(t *testing.T) {
 	}
 }
 
+// TestScheduleTickDueAgreesWithAt: with a tick, the sends due at a tick
+// boundary are those meant for up to it, and none is due just before.
+func TestScheduleTickDueAgreesWithAt(t *testing.T) {
+	for _, rate := range []float64{333.3, 20000, 1e6 / 3} {
+		s := schedule{start: time.Second, rate: rate, conns: 10, tick: 100 * time.Microsecond}
+		for k := uint64(0); k < 100000; k += 1 + k/7 {
+			at := s.at(k)
+			if d := s.due(at); d < k+1 || s.nominal(d) <= at-s.start || s.due(at-1) > k {
+				t.Fatalf("rate %v: send %d at %v: due there %d, just before %d", rate, k, at, d, s.due(at-1))
+			}
+		}
+	}
+}
+
 func TestOpenLoopEcho(t *testing.T) {
 	addr := startEcho(t, -1)
 	for _, m := range modes {
@@ -81,6 +102,9 @@ func TestOpenLoopEcho(t *testing.T) {
 			windows := 0
 			cfg := Config{Addr: addr, Conns: 8, Size: size, Rate: 4000, Warmup: 50 * time.Millisecond,
 				Duration: 200 * time.Millisecond, Plain: m.plain, OnWindow: func(bool) { windows++ }}
+			if size == 4096 {
+				cfg.Tick = 100 * time.Microsecond
+			}
 			res, err := Echo(cfg)
 			if err != nil {
 				t.Fatalf("%s, size %d: %v", m.name, size, err)
@@ -180,7 +204,7 @@ func TestOpenLoopHTTP(t *testing.T) {
 		w.Write([]byte(HelloBody))
 	})
 	for _, m := range modes {
-		cfg := Config{Addr: addr, Conns: 4, Rate: 2000, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond, Plain: m.plain}
+		cfg := Config{Addr: addr, Conns: 4, Rate: 2000, Tick: 100 * time.Microsecond, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond, Plain: m.plain}
 		res, err := HTTP(cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", m.name, err)
