@@ -114,6 +114,7 @@ type driver struct {
 	lag         Histogram
 	timerTS     unix.Timespec
 	timerArmed  bool
+	newSends    uint32 // sends queued since the last enter
 }
 
 // run generates cfg's load with proto on the calling goroutine, locked to its

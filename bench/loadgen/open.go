@@ -37,12 +37,17 @@ func (d *driver) openLoop() (Result, error) {
 		now := d.now()
 		d.release(now)
 		sleep := min(d.sched.at(d.issued)-now, maxSleep) // > 0: every send due by now is out
+		// The sends just queued complete in the enter that submits them,
+		// mostly: wait for those and one more (a reply, or the time to
+		// send), so that they do not each cost an enter of their own.
+		waitNr := 1 + d.newSends
+		d.newSends = 0
 		var err error
 		if timed {
-			_, err = d.r.SubmitAndWaitTimeout(1, sleep)
+			_, err = d.r.SubmitAndWaitTimeout(waitNr, sleep)
 		} else {
 			d.armTimer(sleep)
-			_, err = d.r.SubmitAndWait(1)
+			_, err = d.r.SubmitAndWait(waitNr)
 		}
 		if err != nil && err != syscall.ETIME && err != syscall.EBUSY && err != syscall.EAGAIN && err != syscall.EINTR {
 			return res, fmt.Errorf("loadgen: io_uring_enter: %w", err)
@@ -123,6 +128,7 @@ func (d *driver) pump(c *conn) {
 		sqe.SetFlags(d.sqeFlags)
 		sqe.SetUserData(uint64(c.id)<<2 | opSend)
 		c.sending, c.sendLen = true, c.outTail-c.outHead
+		d.newSends++
 	}
 }
 
