@@ -18,6 +18,8 @@ type Options struct {
 	Pin       bool          // servers on serverCPU (the suite pins itself to loadCPU)
 	Plain     bool          // the load generator without multishot receives and registered files
 	Base      string        // the -base revision the @base twins are built from ("" without -base)
+	Rates     []float64     // open-loop rates (round trips per second) measured besides the closed loop's peak
+	Tick      time.Duration // the open loop's sends go out in batches, once per tick (0: each at its own time)
 }
 
 // Sample is one measurement of one server.
@@ -40,6 +42,7 @@ type Cell struct {
 	Status   string // empty when measured
 	Wrk      *WrkResult
 	WrkErr   string
+	Open     [][]Sample // the open loop's samples at each of Options.Rates
 }
 
 // Suite is a whole run of the benchmark.
@@ -85,13 +88,16 @@ func steps(opts Options, unavailable map[string]string) int {
 	for _, sc := range opts.Scenarios {
 		for _, srv := range opts.Servers {
 			if srv.Kind == sc.Kind && unavailable[srv.Binary.Name] == "" {
-				n += opts.Runs
+				n += opts.Runs * (1 + len(opts.Rates))
 			}
 		}
 	}
 	return n
 }
 
+// runScenario measures cells, one scenario's servers: in every run, each
+// server's closed-loop peak, then at each open-loop rate each server, the
+// servers in the same order every time.
 func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 	procs := make([]*process, len(cells))
 	defer func() {
@@ -102,34 +108,48 @@ func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 		}
 	}()
 	for i, c := range cells {
+		c.Open = make([][]Sample, len(opts.Rates))
 		if c.Status != "" {
 			continue
 		}
 		p, err := startServer(c.Server.Name, binPath(bins, c.Server.Binary), c.Server.Args, opts.Pin)
 		if err != nil {
 			c.Status = "failed: " + err.Error()
-			prog.skip(opts.Runs)
+			prog.skip(opts.Runs * (1 + len(opts.Rates)))
 			continue
 		}
 		procs[i] = p
 	}
 	for run := range opts.Runs {
-		for i, c := range cells {
-			if procs[i] == nil {
-				continue
+		for r := -1; r < len(opts.Rates); r++ {
+			rate, what := 0.0, ""
+			if r >= 0 {
+				rate, what = opts.Rates[r], "  at "+perSecond(opts.Rates[r])
 			}
-			if c.Status != "" {
-				prog.skip(1)
-				continue
+			for i, c := range cells {
+				if procs[i] == nil {
+					continue
+				}
+				if c.Status != "" {
+					prog.skip(1)
+					continue
+				}
+				prog.begin(fmt.Sprintf("%s  %s%s  run %d/%d", c.Scenario.Title(), c.Server.Name, what, run+1, opts.Runs), opts.Warmup+opts.Duration)
+				sample, err := measure(opts, c.Scenario, procs[i], rate)
+				prog.end()
+				if err != nil {
+					c.Status = "failed: " + err.Error()
+					if r >= 0 {
+						c.Status = fmt.Sprintf("failed at %s: %v", perSecond(rate), err)
+					}
+					continue
+				}
+				if r < 0 {
+					c.Samples = append(c.Samples, sample)
+				} else {
+					c.Open[r] = append(c.Open[r], sample)
+				}
 			}
-			prog.begin(fmt.Sprintf("%s  %s  run %d/%d", c.Scenario.Title(), c.Server.Name, run+1, opts.Runs), opts.Warmup+opts.Duration)
-			sample, err := measure(opts, c.Scenario, procs[i])
-			prog.end()
-			if err != nil {
-				c.Status = "failed: " + err.Error()
-				continue
-			}
-			c.Samples = append(c.Samples, sample)
 		}
 	}
 	if opts.Wrk > 0 && wrkAvailable() {
@@ -146,8 +166,9 @@ func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 	}
 }
 
-// measure runs one scenario's load against one server.
-func measure(opts Options, sc Scenario, p *process) (Sample, error) {
+// measure runs one scenario's load against one server: closed-loop, or at
+// rate round trips per second if rate > 0.
+func measure(opts Options, sc Scenario, p *process, rate float64) (Sample, error) {
 	var cpu0, cpu1 time.Duration
 	var cores0, cores1 map[int]coreTicks
 	cfg := loadgen.Config{
@@ -157,6 +178,8 @@ func measure(opts Options, sc Scenario, p *process) (Sample, error) {
 		Warmup:   opts.Warmup,
 		Duration: opts.Duration,
 		Plain:    opts.Plain,
+		Rate:     rate,
+		Tick:     opts.Tick,
 		OnWindow: func(open bool) {
 			if open {
 				cpu0, cores0 = p.cpuTime(), readCores()

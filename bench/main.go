@@ -24,15 +24,41 @@
 // alternating runs of the change against the commit before it:
 //
 //	cd bench && go run . -base HEAD~1 -runs 7 -servers kasync-conn,kasync-handler -scenarios echo
+//
+// -rate R1,R2,... adds an open loop to the closed loop's peak: in every run,
+// after the closed-loop measurements, each server is measured again at each
+// offered rate, R round trips per second over all of the scenario's
+// connections (20000, 20k, 1.5M), the servers in the same alternating order.
+// The generator sends on a fixed schedule, spread evenly over the
+// connections and in time and paced by its own clock, not by the replies:
+// a request goes out when it is due whether or not the replies to earlier
+// ones came (they are pipelined), and between sends it sleeps in
+// io_uring_enter until the next one. Sends go out in batches once per
+// -tick (default 100us), each at the first tick at or after its time,
+// which is then its scheduled time; -tick 0 sends each at its own time, at
+// the cost of a wake-up each. Latency is counted from each request's
+// scheduled send time, so a server that falls behind shows its queueing
+// (no coordinated omission). The report gains an open-loop table: offered
+// and achieved rate, whether the server sustained it (answered 98% of the
+// requests due in the window), p50, p99 and p99.9 latency, the server's CPU
+// time per 1,000 round trips (utime+stime from /proc/PID/stat over the
+// window) and that over the baseline server's in the same run (and over
+// NAME@base's with -base), medians over -runs. Both kinds take it: echo
+// and HTTP (pipelined keep-alive GET). A server's CPU per round trip at a
+// rate it sustains is a steadier figure on a noisy machine than its peak:
+//
+//	cd bench && go run . -servers net,kasync-conn,kasync-handler -scenarios echo-100x64 -rate 20000,40000 -runs 5
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -55,13 +81,17 @@ func run() error {
 	duration := flag.Duration("duration", 0, "measured window of each run (default 5s, -quick 500ms)")
 	warmup := flag.Duration("warmup", 0, "load before each measured window (default 1s, -quick 200ms)")
 	runs := flag.Int("runs", 0, "runs of each server in each scenario; medians are reported (default 5, -quick 2)")
-	out := flag.String("out", "", "directory for the report and chart (default bench/results): full.md and full.svg, quick.* for -quick, custom.* when narrowed by flags or with -base")
+	out := flag.String("out", "", "directory for the report and chart (default bench/results): full.md and full.svg, quick.* for -quick, custom.* when narrowed by flags or with -base or -rate")
 	noWrk := flag.Bool("nowrk", false, "do not run wrk even if it is installed")
 	noPin := flag.Bool("nopin", false, "do not pin the servers and the load generator to CPUs")
 	plain := flag.Bool("plain", false, "load with single-shot receives, no provided buffers or registered files (to compare the generator's cost)")
 	baseline := flag.String("baseline", "", "the server the ratios are relative to, in place of its kind's usual one (net, net/http); e.g. gnet or liburing-c")
 	base := flag.String("base", "", "a git revision (HEAD~1, a hash): also build the selected kasync servers (from examples/) from a worktree of it, "+
 		"run each as NAME@base right after NAME in every run, and report NAME's req/s over NAME@base's (vs @base)")
+	rateList := flag.String("rate", "", "comma-separated offered rates, round trips per second over all connections (20000, 20k): "+
+		"also measure each server open-loop at each, requests on a fixed schedule, latency from the scheduled send, "+
+		"and report achieved rate, p50/p99/p99.9 and server CPU per 1k round trips")
+	tick := flag.Duration("tick", 100*time.Microsecond, "with -rate: send in batches once per tick, each request at the first tick at or after its time (0: each at its own time, more wake-ups)")
 	list := flag.Bool("list", false, "list scenarios and servers, and exit")
 	flag.Parse()
 
@@ -94,6 +124,10 @@ func run() error {
 		opts.Wrk = 0
 	}
 	var err error
+	if opts.Rates, err = parseRates(*rateList); err != nil {
+		return err
+	}
+	opts.Tick = max(*tick, 0)
 	if opts.Scenarios, err = selectScenarios(*scenarioList, *conns, *size); err != nil {
 		return err
 	}
@@ -208,12 +242,37 @@ func run() error {
 	writeText(os.Stdout, suite)
 	name := "full"
 	switch {
-	case *scenarioList != "" || *serverList != "" || *conns > 0 || *size > 0 || *base != "":
+	case *scenarioList != "" || *serverList != "" || *conns > 0 || *size > 0 || *base != "" || *rateList != "":
 		name = "custom"
 	case *quick:
 		name = "quick"
 	}
 	return saveResults(suite, dirs, *out, name)
+}
+
+// parseRates parses -rate: comma-separated positive numbers, each with an
+// optional k (thousand) or M (million) after it.
+func parseRates(list string) ([]float64, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, field := range strings.Split(list, ",") {
+		f := strings.TrimSpace(field)
+		mult := 1.0
+		switch {
+		case strings.HasSuffix(f, "k"), strings.HasSuffix(f, "K"):
+			mult, f = 1e3, f[:len(f)-1]
+		case strings.HasSuffix(f, "M"):
+			mult, f = 1e6, f[:len(f)-1]
+		}
+		v, err := strconv.ParseFloat(f, 64)
+		if err != nil || v*mult < 1 || math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("-rate: %q is not a rate of at least 1 round trip per second", strings.TrimSpace(field))
+		}
+		out = append(out, v*mult)
+	}
+	return out, nil
 }
 
 // saveResults writes the Markdown report and the SVG chart as name.md and

@@ -84,6 +84,91 @@ func (r row) cells(base bool) []string {
 	return c
 }
 
+// openHeader is the open-loop table's header, with the vs @base column when base.
+func openHeader(base bool) []string {
+	h := []string{"scenario", "server", "offered", "achieved/s [min-max]", "sustained", "p50", "p99", "p99.9",
+		"server CPU ms/1k RT [min-max]", "CPU/RT vs baseline [min-max]"}
+	if base {
+		h = append(h, "CPU/RT vs @base [min-max]")
+	}
+	return append(h, "load CPU", "send lag p99", "note")
+}
+
+// openRows returns the open-loop table's rows: for each scenario, each
+// rate, each server; nothing without -rate.
+func openRows(s *Suite) [][]string {
+	var out [][]string
+	base := hasBase(s)
+	for i, c := range s.Cells {
+		if i > 0 && s.Cells[i-1].Scenario == c.Scenario {
+			continue // the scenario's cells were done with its first
+		}
+		var group []*Cell
+		for _, d := range s.Cells {
+			if d.Scenario == c.Scenario {
+				group = append(group, d)
+			}
+		}
+		for r, offered := range s.Opts.Rates {
+			for _, d := range group {
+				out = append(out, openRow(s, d, r, offered, base))
+			}
+		}
+	}
+	return out
+}
+
+func openRow(s *Suite, c *Cell, r int, offered float64, base bool) []string {
+	name := c.Server.Name
+	if c.Server.Baseline {
+		name += " (baseline)"
+	}
+	row := []string{c.Scenario.Title(), name, perSecond(offered)}
+	sum := summarizeOpen(c, r, baselineOf(s.Cells, c))
+	if sum.Runs == 0 {
+		status := c.Status
+		if status == "" {
+			status = "no measurement"
+		}
+		n := len(openHeader(base)) - len(row) - 1
+		why, rest, _ := strings.Cut(status, ": ")
+		row = append(row, why)
+		for range n - 1 {
+			row = append(row, "-")
+		}
+		return append(row, rest)
+	}
+	row = append(row, fmt.Sprintf("%s [%s-%s]", rate(sum.Achieved), rate(sum.AchLo), rate(sum.AchHi)))
+	switch {
+	case sum.Sustained == sum.Runs:
+		row = append(row, "yes")
+	case sum.Sustained == 0:
+		row = append(row, "no")
+	default:
+		row = append(row, fmt.Sprintf("%d/%d runs", sum.Sustained, sum.Runs))
+	}
+	row = append(row, latency(sum.P50), latency(sum.P99), latency(sum.P999))
+	cpu := "-"
+	if sum.CPUPer1k > 0 {
+		cpu = fmt.Sprintf("%s [%s-%s]", millis(sum.CPUPer1k), millis(sum.CPUPer1kLo), millis(sum.CPUPer1kHi))
+	}
+	row = append(row, cpu)
+	ratio := "-"
+	if sum.HasRatio {
+		ratio = fmt.Sprintf("%.2fx [%.2f-%.2f]", sum.CPURatio, sum.CPURatioLo, sum.CPURatioHi)
+	}
+	row = append(row, ratio)
+	if base {
+		vs := "-"
+		if med, lo, hi, ok := pairedCPURatio(c, twinOf(s.Cells, c), r); ok {
+			vs = fmt.Sprintf("%.3fx [%.3f-%.3f]", med, lo, hi)
+		}
+		row = append(row, vs)
+	}
+	row = append(row, fmt.Sprintf("%.0f%%", 100*sum.LoadCPU), latency(sum.SendLag))
+	return append(row, c.Status)
+}
+
 // warnings lists what makes figures doubtful: above all, a load generator
 // that used up its core while the server did not, so measured itself.
 func warnings(s *Suite) []string {
@@ -110,6 +195,14 @@ func warnings(s *Suite) []string {
 			out = append(out, fmt.Sprintf("%s, %s: %s", c.Scenario.Title(), c.Server.Name, c.Status))
 		}
 	}
+	for _, c := range s.Cells {
+		for r, offered := range s.Opts.Rates {
+			if sum := summarizeOpen(c, r, nil); sum.Runs > 0 && sum.SendLag > time.Millisecond {
+				out = append(out, fmt.Sprintf("%s, %s at %s: the generator got to its requests up to %v late (p99): its own delay is in these latencies",
+					c.Scenario.Title(), c.Server.Name, perSecond(offered), latency(sum.SendLag)))
+			}
+		}
+	}
 	return out
 }
 
@@ -123,7 +216,37 @@ func method(s *Suite) string {
 		"load CPU: the load thread's CPU time (getrusage), server CPU: the server process's (/proc/PID/stat), "+
 		"as shares of one core; cores busy: the server's/load's core busy (/proc/stat, softirq and steal included); "+
 		"per enter: completions per io_uring_enter.",
-		s.Machine, o.Runs, o.Duration, o.Warmup) + baseMethod(s)
+		s.Machine, o.Runs, o.Duration, o.Warmup) + baseMethod(s) + openMethod(s)
+}
+
+// openMethod says, with -rate, how the open-loop figures were made.
+func openMethod(s *Suite) string {
+	if len(s.Opts.Rates) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Open loop (-rate): in every run, after the closed loop, each server again at each offered rate, "+
+		"the requests on a fixed schedule spread evenly over the connections and in time, paced by the generator's clock "+
+		"(it sleeps in io_uring_enter until the next send; %s), sent when due whether or not earlier replies came (pipelined); "+
+		"latency counts from each request's scheduled send time, so queueing is not hidden (no coordinated omission). "+
+		"achieved: replies in the window per second; sustained: at least %.0f%% of the requests due in the window were answered in it; "+
+		"server CPU ms/1k RT: the server process's utime+stime (/proc/PID/stat, 10 ms ticks) over the window per 1,000 replies; "+
+		"CPU/RT vs baseline: that over the baseline's in the same run, median [min-max] over runs (below 1: cheaper)%s; "+
+		"send lag: how late the generator got to requests after their scheduled time (its own punctuality; a server's backpressure is in the latency).",
+		tickMethod(s.Opts.Tick), 100*sustainedShare, openBaseMethod(s))
+}
+
+func tickMethod(tick time.Duration) string {
+	if tick <= 0 {
+		return "each send at its own time"
+	}
+	return fmt.Sprintf("sends batched per %v tick, each at the first tick at or after its time, its scheduled time", tick)
+}
+
+func openBaseMethod(s *Suite) string {
+	if !hasBase(s) {
+		return ""
+	}
+	return "; CPU/RT vs @base: NAME's over NAME@base's in the same run (below 1: the current tree is cheaper)"
 }
 
 // baseMethod says, with -base, what the @base servers and vs @base are.
@@ -157,6 +280,14 @@ func writeText(w io.Writer, s *Suite) {
 	tw.Flush()
 	for line := range strings.Lines(table.String()) {
 		fmt.Fprintln(w, strings.TrimRight(line, " \n"))
+	}
+	if open := openRows(s); len(open) > 0 {
+		fmt.Fprintln(w, "\nopen loop (fixed offered rate, latency from the scheduled send):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, r := range append([][]string{openHeader(hasBase(s))}, open...) {
+			fmt.Fprintln(tw, strings.TrimRight(strings.Join(r, "\t"), "\t"))
+		}
+		tw.Flush()
 	}
 	if wrk := wrkRows(s); len(wrk) > 0 {
 		fmt.Fprintln(w, "\nwrk (-t1, same connections, for reference):")
@@ -201,6 +332,11 @@ func writeMarkdown(w io.Writer, s *Suite, chart string) {
 		fmt.Fprintf(w, "![throughput relative to the baseline](%s)\n\n", chart)
 	}
 	mdTable(w, mdHeader(hasBase(s)), rowsCells(rows(s), hasBase(s)))
+	if open := openRows(s); len(open) > 0 {
+		fmt.Fprintln(w, "\nOpen loop (fixed offered rate, latency from the scheduled send):")
+		fmt.Fprintln(w)
+		mdTable(w, openHeader(hasBase(s)), open)
+	}
 	if wrk := wrkRows(s); len(wrk) > 0 {
 		fmt.Fprintln(w, "\nwrk (-t1, same connections, for reference):")
 		fmt.Fprintln(w)
@@ -248,6 +384,12 @@ func rate(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	}
 }
+
+// perSecond formats a rate of round trips: 20.0k/s.
+func perSecond(v float64) string { return rate(v) + "/s" }
+
+// millis formats a duration as milliseconds, with two decimals.
+func millis(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/1e6) }
 
 // latency formats a duration with three significant digits.
 func latency(d time.Duration) string {

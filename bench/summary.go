@@ -131,3 +131,100 @@ func medianDuration(v []time.Duration) time.Duration {
 	m, _, _ := medianRange(f)
 	return time.Duration(m)
 }
+
+// sustainedShare is how much of the requests due in an open loop's window
+// must have been answered in it for the server to have kept up.
+const sustainedShare = 0.98
+
+// OpenSummary condenses a cell's open-loop samples at one rate: medians
+// over runs, with ranges where they say something.
+type OpenSummary struct {
+	Runs      int
+	Offered   float64 // round trips per second asked for
+	Achieved  float64 // median round trips per second answered
+	AchLo     float64
+	AchHi     float64
+	Sustained int // runs in which the server answered sustainedShare of what was due
+
+	P50, P99, P999 time.Duration // medians over runs, latency from the scheduled send
+
+	// CPUPer1k is the server's CPU time per 1,000 round trips (median,
+	// with its range over runs); zero when unknown.
+	CPUPer1k, CPUPer1kLo, CPUPer1kHi time.Duration
+	// CPURatio is the median over runs of CPUPer1k over the baseline's in
+	// the same run; HasRatio is false without one.
+	CPURatio, CPURatioLo, CPURatioHi float64
+	HasRatio                         bool
+
+	LoadCPU float64       // median share of a core the load thread used
+	SendLag time.Duration // median over runs of the p99 of how late requests were written
+}
+
+// cpuPerRoundTrip returns a sample's server CPU time per round trip, and
+// false if it answered none.
+func cpuPerRoundTrip(x Sample) (float64, bool) {
+	if x.Result.Requests == 0 {
+		return 0, false
+	}
+	return float64(x.ServerCPU) / float64(x.Result.Requests), true
+}
+
+// summarizeOpen condenses c's open-loop samples at rate index r, against
+// base (its scenario's baseline cell, or nil).
+func summarizeOpen(c *Cell, r int, base *Cell) OpenSummary {
+	var s OpenSummary
+	if r >= len(c.Open) || len(c.Open[r]) == 0 {
+		return s
+	}
+	samples := c.Open[r]
+	s.Runs = len(samples)
+	s.Offered = samples[0].Result.Offered
+	var ach, cpu, load []float64
+	var p50, p99, p999, lag []time.Duration
+	for _, x := range samples {
+		ach = append(ach, x.Result.Throughput())
+		if x.Result.Achieved() >= sustainedShare {
+			s.Sustained++
+		}
+		if v, ok := cpuPerRoundTrip(x); ok {
+			cpu = append(cpu, 1000*v)
+		}
+		load = append(load, x.Result.CPUShare())
+		p50 = append(p50, x.Result.Latency.Quantile(0.50))
+		p99 = append(p99, x.Result.Latency.Quantile(0.99))
+		p999 = append(p999, x.Result.Latency.Quantile(0.999))
+		if x.Result.SendLag != nil {
+			lag = append(lag, x.Result.SendLag.Quantile(0.99))
+		}
+	}
+	s.Achieved, s.AchLo, s.AchHi = medianRange(ach)
+	m, lo, hi := medianRange(cpu)
+	s.CPUPer1k, s.CPUPer1kLo, s.CPUPer1kHi = time.Duration(m), time.Duration(lo), time.Duration(hi)
+	s.LoadCPU, _, _ = medianRange(load)
+	s.P50, s.P99, s.P999, s.SendLag = medianDuration(p50), medianDuration(p99), medianDuration(p999), medianDuration(lag)
+	s.CPURatio, s.CPURatioLo, s.CPURatioHi, s.HasRatio = pairedCPURatio(c, base, r)
+	return s
+}
+
+// pairedCPURatio returns the median, minimum and maximum over runs of c's
+// server CPU time per round trip over other's in the same run, at rate
+// index r; ok is false if there is none.
+func pairedCPURatio(c, other *Cell, r int) (med, lo, hi float64, ok bool) {
+	if other == nil || r >= len(c.Open) || r >= len(other.Open) {
+		return 0, 0, 0, false
+	}
+	// Run i of c and run i of other ran one after the other.
+	var ratios []float64
+	for i := range min(len(c.Open[r]), len(other.Open[r])) {
+		a, ok1 := cpuPerRoundTrip(c.Open[r][i])
+		b, ok2 := cpuPerRoundTrip(other.Open[r][i])
+		if ok1 && ok2 && b > 0 {
+			ratios = append(ratios, a/b)
+		}
+	}
+	if len(ratios) == 0 {
+		return 0, 0, 0, false
+	}
+	med, lo, hi = medianRange(ratios)
+	return med, lo, hi, true
+}

@@ -31,11 +31,26 @@ type protocol interface {
 	received(c *conn, data []byte) (bool, error)
 }
 
+// pipeliner is what the open loop needs of a protocol besides: requests
+// written back to back, and a stream of responses to several of them.
+type pipeliner interface {
+	// message writes the request of round (1, 2, ...) of c into dst, which
+	// has room for one request, and returns its length.
+	message(c *conn, round uint64, dst []byte) int
+	// consume takes data, the next bytes of c's response stream, checks
+	// them, and returns how many responses they completed; c.recvd
+	// responses were complete before.
+	consume(c *conn, data []byte) (int, error)
+	// openWindow returns where a single-shot receive of c's responses goes next.
+	openWindow(c *conn) []byte
+}
+
 // Operation kinds, in the low bits of an SQE's user data; the connection
 // index is in the bits above.
 const (
 	opSend = 1 << iota
 	opRecv
+	opTimer = opSend | opRecv // the open loop's TIMEOUT, without EXT_ARG (conn 0)
 )
 
 // bufGroup is the provided-buffer group of the receive buffer ring.
@@ -56,6 +71,17 @@ type conn struct {
 	done   uint8 // ops finished for this round
 	armed  bool  // a receive is in flight
 	start  time.Duration
+
+	// Open loop: out is not used; outMem holds the requests written and
+	// not yet sent, outMem[outHead:outTail], of which a send in flight
+	// (sending) has the first sendLen bytes.
+	due     uint64 // requests due so far
+	written uint64 // requests written to outMem so far
+	recvd   uint64 // responses received in full so far
+	outHead int
+	outTail int
+	sendLen int
+	sending bool
 }
 
 // driver runs the ring and the connections on one locked thread.
@@ -77,6 +103,18 @@ type driver struct {
 	err       error
 	requests  uint64
 	hist      Histogram
+
+	// Open loop (cfg.Rate > 0).
+	open        bool
+	pipe        pipeliner
+	sched       schedule
+	issued      uint64 // sends of the schedule made due so far
+	outstanding uint64 // requests due and not answered
+	msgSize     int    // room for one request
+	lag         Histogram
+	timerTS     unix.Timespec
+	timerArmed  bool
+	newSends    uint32 // sends queued since the last enter
 }
 
 // run generates cfg's load with proto on the calling goroutine, locked to its
@@ -91,9 +129,20 @@ func run(cfg Config, proto protocol) (Result, error) {
 		return Result{}, err
 	}
 	d := &driver{cfg: cfg, proto: proto, epoch: time.Now()}
+	if cfg.Rate > 0 {
+		p, ok := proto.(pipeliner)
+		if !ok {
+			closeAll(fds)
+			return Result{}, errors.New("loadgen: this protocol has no open loop")
+		}
+		d.open, d.pipe = true, p
+	}
 	defer d.close(fds)
 	if err := d.setup(fds); err != nil {
 		return Result{}, err
+	}
+	if d.open {
+		return d.openLoop()
 	}
 	return d.loop()
 }
@@ -119,6 +168,14 @@ func (d *driver) setup(fds []int) error {
 	d.cqes = make([]ring.CQE, min(int(d.r.CQEntries()), 1024))
 
 	outSize, inSize := d.proto.sizes()
+	bufSize := inSize // of a provided buffer
+	if d.open {
+		// Room for several requests written while a send is in flight,
+		// and for a partial response besides a whole buffer's worth.
+		d.msgSize = outSize
+		outSize *= openDepth(outSize)
+		inSize *= 2
+	}
 	per := outSize + inSize
 	total := (per*len(fds) + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
 	d.arena, err = unix.Mmap(-1, 0, total, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
@@ -157,7 +214,7 @@ func (d *driver) setup(fds []int) error {
 			count = 1 << bits.Len(uint(need-1))
 		}
 		count = min(count, 1<<15)
-		if br, err := d.r.NewBufRing(bufGroup, count, min(max(inSize, 64), 64<<10)); err == nil {
+		if br, err := d.r.NewBufRing(bufGroup, count, min(max(bufSize, 64), 64<<10)); err == nil {
 			d.bufs = br
 		}
 	}
@@ -241,6 +298,10 @@ func (d *driver) reap(now time.Duration) int {
 
 // complete handles one CQE.
 func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
+	if d.open {
+		d.completeOpen(cqe, now)
+		return
+	}
 	c := &d.conns[cqe.UserData>>2]
 	op := uint8(cqe.UserData & 3)
 	final := op != opRecv || d.bufs == nil || !cqe.More()
@@ -348,9 +409,12 @@ func (d *driver) recv(c *conn) {
 	if sqe == nil {
 		return
 	}
-	if d.bufs != nil {
+	switch {
+	case d.bufs != nil:
 		sqe.PrepRecvMultishot(c.fd, 0, bufGroup)
-	} else {
+	case d.open:
+		sqe.PrepRecv(c.fd, d.pipe.openWindow(c), 0)
+	default:
 		sqe.PrepRecv(c.fd, d.proto.window(c), 0)
 	}
 	c.armed = true

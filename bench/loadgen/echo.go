@@ -12,10 +12,18 @@ import (
 // where the first wrong byte was.
 func Echo(cfg Config) (Result, error) {
 	cfg.setDefaults()
-	return run(cfg, echoProto{size: cfg.Size})
+	return run(cfg, &echoProto{size: cfg.Size})
 }
 
-type echoProto struct{ size int }
+type echoProto struct {
+	size int
+
+	// The open loop's expected response: the request of round
+	// wantRound of connection wantConn (wantRound 0: none yet).
+	want      []byte
+	wantConn  int
+	wantRound uint64
+}
 
 func (p echoProto) sizes() (int, int) { return p.size, p.size }
 
@@ -42,6 +50,45 @@ func (p echoProto) received(c *conn, data []byte) (bool, error) {
 	}
 	c.got += len(data)
 	return c.got == len(c.out), nil
+}
+
+func (p *echoProto) message(c *conn, round uint64, dst []byte) int {
+	fillPattern(dst[:p.size], uint64(c.id), round)
+	return p.size
+}
+
+func (p *echoProto) openWindow(c *conn) []byte { return c.buf[:p.size] }
+
+// consume checks data against the requests of the rounds after c.recvd,
+// c.got bytes of the first of them already received.
+func (p *echoProto) consume(c *conn, data []byte) (int, error) {
+	n := 0
+	for len(data) > 0 {
+		round := c.recvd + uint64(n) + 1
+		if p.wantRound != round || p.wantConn != c.id {
+			if p.want == nil {
+				p.want = make([]byte, p.size)
+			}
+			fillPattern(p.want, uint64(c.id), round)
+			p.wantConn, p.wantRound = c.id, round
+		}
+		k := min(len(data), p.size-c.got)
+		want := p.want[c.got : c.got+k]
+		if !bytes.Equal(data[:k], want) {
+			for i := range k {
+				if data[i] != want[i] {
+					return n, fmt.Errorf("round %d: echo mismatch at byte %d of %d: sent %#02x, got %#02x", round, c.got+i, p.size, want[i], data[i])
+				}
+			}
+		}
+		c.got += k
+		data = data[k:]
+		if c.got == p.size {
+			c.got = 0
+			n++
+		}
+	}
+	return n, nil
 }
 
 // fillPattern fills b with bytes that depend on the connection and the round:

@@ -44,3 +44,28 @@ func TestHistogramRecordAllocatesNothing(t *testing.T) {
 		t.Errorf("Record allocates %v times", a)
 	}
 }
+
+// TestHistogramTail: 0.2% of slow observations are past p99 and at p99.9.
+func TestHistogramTail(t *testing.T) {
+	var h Histogram
+	for range 10000 {
+		h.Record(time.Millisecond)
+	}
+	for range 20 {
+		h.Record(100 * time.Millisecond)
+	}
+	near := func(got, want time.Duration) bool {
+		d := float64(got-want) / float64(want)
+		return d > -0.04 && d < 0.04
+	}
+	if p99, p999 := h.Quantile(0.99), h.Quantile(0.999); !near(p99, time.Millisecond) || !near(p999, 100*time.Millisecond) {
+		t.Errorf("p99 %v, p99.9 %v; want 1ms, 100ms", p99, p999)
+	}
+	var u Histogram
+	for i := 1; i <= 100000; i++ {
+		u.Record(time.Duration(i) * time.Microsecond)
+	}
+	if got := u.Quantile(0.999); !near(got, 99900*time.Microsecond) {
+		t.Errorf("uniform p99.9 %v, want 99.9ms", got)
+	}
+}

@@ -51,6 +51,38 @@ func (httpProto) received(c *conn, data []byte) (bool, error) {
 	return true, nil
 }
 
+func (httpProto) message(_ *conn, _ uint64, dst []byte) int { return copy(dst, httpRequest) }
+
+func (httpProto) openWindow(c *conn) []byte { return c.buf[c.got:] }
+
+// consume appends data to the partial response in c.buf and takes every
+// whole response off the front.
+func (httpProto) consume(c *conn, data []byte) (int, error) {
+	if copy(c.buf[c.got:], data) < len(data) {
+		return 0, fmt.Errorf("http: response longer than %d bytes", len(c.buf)/2)
+	}
+	c.got += len(data)
+	n, off := 0, 0
+	for off < c.got {
+		m, err := parseResponse(c.buf[off:c.got], HelloBody)
+		if err != nil {
+			return n, err
+		}
+		if m == 0 {
+			break
+		}
+		off += m
+		n++
+	}
+	if off > 0 {
+		c.got = copy(c.buf, c.buf[off:c.got])
+	}
+	if c.got > len(c.buf)/2 {
+		return n, fmt.Errorf("http: response longer than %d bytes", len(c.buf)/2)
+	}
+	return n, nil
+}
+
 var (
 	crlf       = []byte("\r\n")
 	headersEnd = []byte("\r\n\r\n")

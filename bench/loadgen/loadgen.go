@@ -37,6 +37,18 @@ type Config struct {
 	// completion before the run fails as stuck (default 5s).
 	Stall time.Duration
 
+	// Rate, if positive, makes the load open-loop: this many round trips
+	// per second over all connections, each connection sending its share
+	// on a fixed schedule whatever the replies; latency is measured from
+	// each request's scheduled time. Zero: closed loop, one request in
+	// flight per connection, as fast as the server answers.
+	Rate float64
+	// Tick, if positive, batches the open loop's sends: each goes out at
+	// the first multiple of Tick (from the start) at or after its time,
+	// which is then its scheduled time, so that the generator wakes for
+	// sends once per tick at most. Zero: each send at its own time.
+	Tick time.Duration
+
 	// OnWindow, if set, is called on the load thread right as the measured
 	// window opens (true) and closes (false): the place to sample the server's
 	// CPU time.
@@ -50,6 +62,21 @@ type Result struct {
 	Latency  *Histogram    // round-trip latency of each request
 	CPU      time.Duration // CPU time (user+system) of the load thread
 	Enters   uint64        // io_uring_enter calls
+
+	// Open loop only (Config.Rate > 0).
+	Offered     float64    // the rate asked for, round trips per second
+	Scheduled   uint64     // requests due within the window
+	Outstanding uint64     // requests due but not answered as the window closed
+	SendLag     *Histogram // how long after its scheduled time the generator got to each request
+}
+
+// Achieved returns, for an open loop, the share of the requests due in the
+// window that were answered in it: about 1 when the server kept up.
+func (r Result) Achieved() float64 {
+	if r.Scheduled == 0 {
+		return 0
+	}
+	return float64(r.Requests) / float64(r.Scheduled)
 }
 
 // Throughput returns round trips per second.
