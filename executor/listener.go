@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,31 +72,23 @@ const acceptQueueMax = 512
 // the Go backend (io_uring refused) it returns net.Listen's listener, wrapped
 // to apply WithFilter.
 func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Listener, error) {
-	var cfg listenConfig
-	for _, o := range opts {
-		o.applyListen(&cfg)
-	}
-	if err := checkCall(network, false); err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if cfg.packetFilter != nil {
-		return nil, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
+	cfg, err := listenOptions(network, address, false, opts)
+	if err != nil {
+		return nil, err
 	}
 	if e.backend == BackendGo {
 		return e.goListen(network, address, &cfg)
 	}
-	k, err := parseNetwork(network, false)
+	k, err := e.listenKind(network, address, false)
 	if err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if e.isClosing() {
-		return nil, listenError(network, address, errExecutorClosed{})
+		return nil, err
 	}
 	n := 1
 	if cfg.reusePort && !k.unix {
 		n = len(e.loops)
 	}
 	var fds []int
+	var bound unix.Sockaddr
 	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
 		family, sa, v6only, resolved, err := resolveStream(network, k, address)
@@ -105,21 +96,8 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 			return err
 		}
 		laddr = resolved
-		for i := 0; i < n; i++ {
-			fd, err := bindSocket(family, k, sa, v6only, cfg.reusePort)
-			if err != nil {
-				closeAll(fds)
-				return err
-			}
-			fds = append(fds, fd)
-			if i == 0 && n > 1 { // the others take the port the first got
-				if sa, err = unix.Getsockname(fd); err != nil {
-					closeAll(fds)
-					return os.NewSyscallError("getsockname", err)
-				}
-			}
-		}
-		return nil
+		fds, bound, err = bindSockets(family, k, sa, v6only, n, cfg.reusePort)
+		return err
 	})
 	if err != nil {
 		return nil, listenOpError(network, laddr, err)
@@ -135,9 +113,7 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 		s.onCQE = s.onAccept
 		ln.socks = append(ln.socks, s)
 	}
-	if sa, err := unix.Getsockname(fds[0]); err == nil {
-		ln.addr = netAddrOf(network, sa)
-	}
+	ln.addr = netAddrOf(network, bound)
 	if k.unix && !strings.HasPrefix(address, "@") {
 		ln.unlink = address
 	}
@@ -148,93 +124,37 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	return ln, nil
 }
 
-// streamSockaddr resolves a stream listener's address.
-func streamSockaddr(network string, k netKind, address string) (int, unix.Sockaddr, bool, error) {
-	family, sa, v6only, _, err := resolveStream(network, k, address)
-	return family, sa, v6only, err
+// listenOptions is the opening Listen (packet false) and ListenPacket
+// share: the options, and the checks made before the backend is chosen.
+func listenOptions(network, address string, packet bool, opts []ListenOption) (listenConfig, error) {
+	var cfg listenConfig
+	for _, o := range opts {
+		o.applyListen(&cfg)
+	}
+	if err := checkCall(network, packet); err != nil {
+		return cfg, listenOpError(network, nil, err)
+	}
+	switch {
+	case packet && cfg.filter != nil:
+		return cfg, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	case !packet && cfg.packetFilter != nil:
+		return cfg, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
+	}
+	return cfg, nil
 }
 
-// resolveStream is streamSockaddr also returning the address as net names
-// it in a listen error past resolving.
-func resolveStream(network string, k netKind, address string) (int, unix.Sockaddr, bool, net.Addr, error) {
-	if k.unix {
-		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, &net.UnixAddr{Name: address, Net: network}, nil
-	}
-	family, sa, v6only, ip, port, err := listenSockaddr(context.Background(), network, k, address)
+// listenKind is the rest of that opening on io_uring: the network's kind,
+// and a refusal once the executor is closing.
+func (e *Executor) listenKind(network, address string, packet bool) (netKind, error) {
+	k, err := parseNetwork(network, packet)
 	if err != nil {
-		return 0, nil, false, nil, err
+		return k, listenOpError(network, nil, err)
 	}
-	return family, sa, v6only, resolvedAddr(network, ip, port), nil
+	if e.isClosing() {
+		return k, listenError(network, address, errExecutorClosed{})
+	}
+	return k, nil
 }
-
-// bindSocket makes a socket bound to sa, listening if it is a stream one.
-// TCP listeners get SO_REUSEADDR, as with Go's net, and TCP_NODELAY, which
-// the connections they accept inherit.
-func bindSocket(family int, k netKind, sa unix.Sockaddr, v6only, reusePort bool) (int, error) {
-	fd, err := unix.Socket(family, k.sockType(), 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	fail := func(call string, err error) (int, error) {
-		unix.Close(fd)
-		return -1, os.NewSyscallError(call, err)
-	}
-	if family != unix.AF_UNIX {
-		if k.stream {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-		if reusePort {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-		if family == unix.AF_INET6 {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(v6only)); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
-	}
-	if k.stream {
-		if err := unix.Listen(fd, listenBacklog()); err != nil {
-			return fail("listen", err)
-		}
-	}
-	return fd, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
-}
-
-// listenBacklog is the kernel's somaxconn, as Go's net uses.
-var listenBacklog = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
-	if err != nil {
-		return 4096
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n <= 0 {
-		return 4096
-	}
-	return min(n, 1<<16-1)
-})
 
 func listenError(network, address string, err error) error {
 	return listenOpError(network, stringAddr{network, address}, err)

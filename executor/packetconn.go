@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -64,27 +63,19 @@ func (m *msgBuf) prepare(p []byte, namelen uint32) {
 // (io_uring refused) it returns net.ListenPacket's connection, wrapped to
 // apply WithPacketFilter.
 func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (net.PacketConn, error) {
-	var cfg listenConfig
-	for _, o := range opts {
-		o.applyListen(&cfg)
-	}
-	if err := checkCall(network, true); err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if cfg.filter != nil {
-		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	cfg, err := listenOptions(network, address, true, opts)
+	if err != nil {
+		return nil, err
 	}
 	if e.backend == BackendGo {
 		return e.goListenPacket(network, address, &cfg)
 	}
-	k, err := parseNetwork(network, true)
+	k, err := e.listenKind(network, address, true)
 	if err != nil {
-		return nil, listenOpError(network, nil, err)
+		return nil, err
 	}
-	if e.isClosing() {
-		return nil, listenError(network, address, errExecutorClosed{})
-	}
-	var fd, family int
+	var fds []int
+	var family int
 	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
 		var sa unix.Sockaddr
@@ -96,13 +87,13 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 			return err
 		}
 		laddr = resolvedAddr(network, ip, port)
-		fd, err = bindSocket(family, k, sa, v6only, cfg.reusePort)
+		fds, _, err = bindSockets(family, k, sa, v6only, 1, cfg.reusePort)
 		return err
 	})
 	if err != nil {
 		return nil, listenOpError(network, laddr, err)
 	}
-	return e.newPacketConn(fd, network, family, cfg.packetFilter), nil
+	return e.newPacketConn(fds[0], network, family, cfg.packetFilter), nil
 }
 
 // newPacketConn makes a PacketConn of a UDP socket.
