@@ -2,13 +2,11 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kasync-go/kasync/ring"
@@ -37,31 +35,10 @@ type Conn struct {
 	rdl, wdl deadline
 	rop, wop opSlot // the RECV and the SEND in flight, for deadlines to cancel
 
-	// Receive state. A receive's onCQE takes mu with the loop locked, so mu
-	// is never held while taking the loop's lock.
-	mu       sync.Mutex
-	rq       []recvBuf // filled buffers not yet read, oldest first
-	rqHead   int
-	br       *ring.BufRing // the loop's, once a receive was armed
-	armed    bool          // the multishot receive is in flight
-	recvOp   *op           // the multishot receive (in flight or ended), not yet released
-	recvCur  *op           // the receive being armed or in flight (written and read with the loop locked)
-	capped   bool          // its cancellation was asked: rq is full
-	noBufs   bool          // it ended for want of buffers: receive into the caller's buffer
-	eof      bool
-	rerr     syscall.Errno // the error that ended receiving
-	waiting  bool          // a Read sleeps on wake
-	wake     chan struct{}
-	onRecvFn func(res int32, flags uint32)
+	rq recvQueue // the multishot receive and what it queued
 
 	addrMu       sync.Mutex
 	laddr, raddr net.Addr
-}
-
-// recvBuf is a provided buffer holding n unread bytes from off.
-type recvBuf struct {
-	id     uint16
-	off, n int
 }
 
 // maxSend caps one SEND's length (the kernel's limit for one call is about 2 GiB).
@@ -69,23 +46,15 @@ const maxSend = 1 << 30
 
 func newConn(l *loop, fd int, network string) *Conn {
 	ctx, stop := context.WithCancelCause(context.Background())
-	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
-	c.onRecvFn = c.onRecv
+	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop}
+	c.rq.init(l, c.fd)
 	c.rdl.expire = func() {
 		c.rop.cancel(c.l)
-		c.poke()
+		c.rq.w.poke()
 	}
 	c.wdl.expire = func() { c.wop.cancel(c.l) }
 	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
 	return c
-}
-
-// poke wakes a Read sleeping on wake, to look again.
-func (c *Conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Read reads what has arrived, waiting for data if there is none. It
@@ -109,172 +78,29 @@ func (c *Conn) read(p []byte) (int, error) {
 		if c.rdl.passed() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
-		c.mu.Lock()
-		if c.rqHead < len(c.rq) {
-			n := c.takeLocked(p)
-			rearm := !c.armed && c.rqHead == len(c.rq) && c.rerr == 0 && !c.eof
-			c.mu.Unlock()
-			if rearm {
-				c.arm() // a failure shows at the next Read
+		n, next, err := c.rq.next(p)
+		switch next {
+		case recvGot:
+			if err != nil && err != io.EOF {
+				err = c.opError("read", err)
 			}
+			return n, err
+		case recvRearm:
+			c.rq.arm() // a failure shows at the next Read
 			return n, nil
-		}
-		if c.rerr != 0 {
-			errno := c.rerr
-			c.mu.Unlock()
-			return 0, c.opError("read", os.NewSyscallError("read", errno))
-		}
-		if c.eof {
-			c.mu.Unlock()
-			return 0, io.EOF
-		}
-		if !c.armed {
-			direct := c.noBufs
-			c.mu.Unlock()
-			if direct {
-				return c.recvInto(p)
-			}
-			if err := c.arm(); err == errNoBufRing {
+		case recvDirect:
+			return c.recvInto(p)
+		case recvArm:
+			if err := c.rq.arm(); err == errNoBufRing {
 				return c.recvInto(p)
 			} else if err != nil {
 				return 0, c.opError("read", err)
 			}
-			continue
-		}
-		c.waiting = true
-		c.mu.Unlock()
-		c.l.reapReady() // what the kernel finished may be for us
-		<-c.wake        // data, EOF or an error; Close; the deadline
-
-	}
-}
-
-// takeLocked copies queued data into p and hands drained buffers back.
-func (c *Conn) takeLocked(p []byte) int {
-	var ids [16]uint16
-	k, n := 0, 0
-	for n < len(p) && c.rqHead < len(c.rq) {
-		b := &c.rq[c.rqHead]
-		m := copy(p[n:], c.br.Buf(b.id)[b.off:b.off+b.n])
-		n += m
-		b.off += m
-		b.n -= m
-		if b.n == 0 {
-			c.rqHead++
-			ids[k] = b.id
-			if k++; k == len(ids) {
-				c.l.net.recycle(ids[:k], true)
-				k = 0
-			}
+		case recvWait:
+			c.l.reapReady() // what the kernel finished may be for us
+			c.rq.w.wait()   // data, EOF or an error; Close; the deadline
 		}
 	}
-	if c.rqHead == len(c.rq) {
-		c.rq, c.rqHead = c.rq[:0], 0
-	}
-	c.l.net.recycle(ids[:k], true)
-	return n
-}
-
-// dropQueueLocked hands every queued buffer back unread (Close).
-func (c *Conn) dropQueueLocked() {
-	var ids [16]uint16
-	k := 0
-	for _, b := range c.rq[c.rqHead:] {
-		ids[k] = b.id
-		if k++; k == len(ids) {
-			c.l.net.recycle(ids[:k], true)
-			k = 0
-		}
-	}
-	c.l.net.recycle(ids[:k], true)
-	c.rq, c.rqHead = nil, 0
-}
-
-var errNoBufRing = errors.New("no provided-buffer ring")
-
-// arm starts the multishot receive, first releasing the one that ended.
-// The caller holds rmu. errNoBufRing: the loop has no buffer ring.
-func (c *Conn) arm() error {
-	c.mu.Lock()
-	old := c.recvOp
-	c.recvOp = nil
-	c.mu.Unlock()
-	if old != nil {
-		c.endRecv(old)
-	}
-	br := c.l.bufRing()
-	if br == nil {
-		if c.l.isClosing() {
-			return ErrClosed
-		}
-		return errNoBufRing
-	}
-	c.mu.Lock()
-	c.br = br
-	c.armed, c.capped, c.noBufs = true, false, false
-	c.mu.Unlock()
-	fd := c.fd.fd
-	err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
-		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
-		o.onCQE = c.onRecvFn
-		c.recvCur = o
-	}, func(o *op) bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.fd.isClosing() {
-			return false
-		}
-		c.recvOp = o
-		return true
-	})
-	if err != nil {
-		c.mu.Lock()
-		c.armed = false
-		c.mu.Unlock()
-		return netError(err)
-	}
-	return nil
-}
-
-// endRecv waits for the multishot receive's last CQE (it has ended or been
-// cancelled) and releases it and its descriptor reference.
-func (c *Conn) endRecv(o *op) { c.l.endHeld(c.fd, o) }
-
-// onRecv handles each CQE of the multishot receive, with the loop locked.
-func (c *Conn) onRecv(res int32, flags uint32) {
-	more := flags&ring.CQEFMore != 0
-	c.mu.Lock()
-	switch {
-	case res > 0 && flags&ring.CQEFBuffer != 0:
-		id := uint16(flags >> 16)
-		if c.fd.isClosing() {
-			c.l.net.recycle([]uint16{id}, false)
-			break
-		}
-		c.l.net.lend()
-		c.rq = append(c.rq, recvBuf{id: id, n: int(res)})
-		if more && !c.capped && len(c.rq)-c.rqHead >= connMaxQueued {
-			c.capped = true
-			c.l.cancelFromCQE(c.recvCur)
-		}
-	case res == 0:
-		c.eof = true
-	case res == -int32(syscall.ENOBUFS):
-		c.noBufs = true
-	case res < 0 && !endedByCancel(res):
-		c.rerr = syscall.Errno(-res)
-	}
-	if !more {
-		c.armed = false
-	}
-	if c.waiting {
-		c.waiting = false
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-	c.mu.Unlock()
 }
 
 // recvInto receives straight into p with one RECV: for when the loop's
@@ -284,13 +110,7 @@ func (c *Conn) recvInto(p []byte) (int, error) {
 	if err != nil {
 		return 0, c.opError("read", syscallErr("read", err))
 	}
-	c.mu.Lock()
-	if n > 0 {
-		c.noBufs = false // multishot again at the next Read
-	} else {
-		c.eof = true
-	}
-	c.mu.Unlock()
+	c.rq.direct(n)
 	if n == 0 {
 		return 0, io.EOF
 	}
@@ -349,27 +169,23 @@ func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep 
 // net.ErrClosed, operations in flight are cancelled, unread data is
 // dropped, and the descriptor is closed once the kernel is done with it.
 func (c *Conn) Close() error {
-	c.addrs() // while the descriptor can still tell them
-	c.mu.Lock()
+	c.addrs()      // while the descriptor can still tell them
+	c.rq.mu.Lock() // a receive's CQE sees the descriptor closing, or its buffer is dropped
 	first, open := c.fd.markClosed(fdOwner)
 	if !first {
-		c.mu.Unlock()
+		c.rq.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
 	}
-	c.dropQueueLocked()
-	o := c.recvOp
-	c.recvOp = nil
-	c.mu.Unlock()
-	c.poke()
+	c.rq.dropLocked()
+	c.rq.mu.Unlock()
+	c.rq.w.poke()
 	c.stop(errClosedFD)
 	c.rdl.stop()
 	c.wdl.stop()
 	if open {
 		c.fd.dropOpen() // cancels the receive and anything else in flight
 	}
-	if o != nil {
-		c.endRecv(o)
-	}
+	c.rq.ms.release()
 	return nil
 }
 

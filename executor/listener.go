@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -30,21 +29,18 @@ type Listener struct {
 	keepAlive *net.KeepAliveConfig
 	dropped   atomic.Uint64
 	unlink    string // Unix socket path to remove on Close
-	ctx       context.Context
-	stop      context.CancelCauseFunc // with errClosedFD
 
 	amu sync.Mutex // one Accept at a time
 	dl  deadline   // Accept's
 
-	// Accept state; a socket's onCQE takes mu with its loop locked.
-	mu      sync.Mutex
-	closed  bool
-	byExec  bool       // closed by the executor's Close
-	queue   []accepted // oldest first
-	qhead   int
-	aerr    syscall.Errno // an accept error not yet reported
-	waiting bool
-	wake    chan struct{}
+	// Accept state; a socket's accept handler takes mu with its loop locked.
+	// The listener's closed state is its sockets' (socks[0]'s word says it
+	// for all: Close marks them together, under mu).
+	mu    sync.Mutex
+	queue []accepted // oldest first
+	qhead int
+	aerr  syscall.Errno // an accept error not yet reported
+	w     waker         // Accept sleeping for a connection
 }
 
 // accepted is a descriptor a socket's ACCEPT returned.
@@ -53,16 +49,12 @@ type accepted struct {
 	s  *lnSock
 }
 
-// lnSock is one listening socket and its multishot accept.
+// lnSock is one listening socket and its multishot accept (guarded by ln.mu).
 type lnSock struct {
-	ln     *Listener
-	l      *loop
-	fd     *sysFD
-	armed  bool // guarded by ln.mu
-	op     *op  // the accept (in flight or ended), not yet released; ln.mu
-	cur    *op  // the accept being armed or in flight (loop lock)
-	capped bool // its cancellation was asked: the queue is full; ln.mu
-	onCQE  func(res int32, flags uint32)
+	ln *Listener
+	l  *loop
+	fd *sysFD
+	ms multishot
 }
 
 const acceptQueueMax = 512
@@ -102,15 +94,15 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	if err != nil {
 		return nil, listenOpError(network, laddr, err)
 	}
-	ctx, stop := context.WithCancelCause(context.Background())
-	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, w: newWaker()}
+	ln.dl.expire = ln.w.poke
 	for i, fd := range fds {
 		l := e.loop()
 		if n > 1 {
 			l = e.loops[i%len(e.loops)]
 		}
 		s := &lnSock{ln: ln, l: l, fd: newSysFD(l, fd)}
-		s.onCQE = s.onAccept
+		s.ms.init(l, s.fd, &ln.mu, &ln.w, prepAccept, s.handle)
 		ln.socks = append(ln.socks, s)
 	}
 	ln.addr = netAddrOf(network, bound)
@@ -189,13 +181,9 @@ func (ln *Listener) Accept() (net.Conn, error) {
 	var idle [64]*lnSock
 	for {
 		ln.mu.Lock()
-		if ln.closed {
-			byExec := ln.byExec
+		if err := ln.closedErr(); err != nil {
 			ln.mu.Unlock()
-			if byExec {
-				return nil, ln.opError(errExecutorClosed{})
-			}
-			return nil, ln.opError(net.ErrClosed)
+			return nil, ln.opError(err)
 		}
 		if ln.dl.passed() {
 			ln.mu.Unlock()
@@ -219,7 +207,7 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		}
 		n := 0
 		for _, s := range ln.socks {
-			if !s.armed && n < len(idle) {
+			if !s.ms.armed && n < len(idle) {
 				idle[n] = s
 				n++
 			}
@@ -227,28 +215,18 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		if n > 0 {
 			ln.mu.Unlock()
 			for _, s := range idle[:n] {
-				if err := s.arm(); err != nil {
-					ln.mu.Lock()
-					byExec := ln.byExec
-					ln.mu.Unlock()
-					if byExec { // the executor's Close closed the socket
-						err = errExecutorClosed{}
-					}
+				if err := s.ms.arm(); err != nil {
 					return nil, ln.opError(err)
 				}
 			}
 			continue
 		}
-		ln.waiting = true
+		ln.w.sleepLocked()
 		ln.mu.Unlock()
 		for _, s := range ln.socks {
 			s.l.reapReady()
 		}
-		select {
-		case <-ln.wake:
-		case <-ln.ctx.Done():
-		case <-ln.dl.done():
-		}
+		ln.w.wait() // a connection or an error; Close; the deadline
 	}
 }
 
@@ -286,126 +264,69 @@ func (ln *Listener) admit(a accepted) *Conn {
 	return c
 }
 
-// arm starts the socket's multishot accept, first releasing the one that
-// ended. The caller holds amu.
-func (s *lnSock) arm() error {
-	ln := s.ln
-	ln.mu.Lock()
-	old := s.op
-	s.op = nil
-	ln.mu.Unlock()
-	if old != nil {
-		s.end(old)
-	}
-	ln.mu.Lock()
-	s.armed, s.capped = true, false
-	ln.mu.Unlock()
-	fd := s.fd.fd
-	err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
-		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
-		o.onCQE = s.onCQE
-		s.cur = o
-	}, func(o *op) bool {
-		ln.mu.Lock()
-		defer ln.mu.Unlock()
-		if ln.closed {
-			return false
-		}
-		s.op = o
-		return true
-	})
-	if err != nil {
-		ln.mu.Lock()
-		s.armed = false
-		ln.mu.Unlock()
-		return netError(err)
-	}
-	return nil
-}
+func prepAccept(sqe *ring.SQE, fd int) { sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC) }
 
-// end waits for an accept's last CQE and releases it.
-func (s *lnSock) end(o *op) { s.l.endHeld(s.fd, o) }
-
-// onAccept handles each CQE of the multishot accept, with the loop locked.
-func (s *lnSock) onAccept(res int32, flags uint32) {
+// handle handles each CQE of the socket's accept, with the loop locked and
+// ln.mu held; full: the queue is as long as it may grow.
+func (s *lnSock) handle(res int32, _ uint32) (full bool) {
 	ln := s.ln
-	more := flags&ring.CQEFMore != 0
-	ln.mu.Lock()
-	if res >= 0 {
-		if ln.closed {
-			unix.Close(int(res))
-		} else {
-			ln.queue = append(ln.queue, accepted{int(res), s})
-			if more && !s.capped && len(ln.queue)-ln.qhead >= acceptQueueMax {
-				s.capped = true
-				s.l.cancelFromCQE(s.cur)
-			}
-		}
-	} else if !endedByCancel(res) {
+	switch {
+	case res >= 0 && s.fd.isClosing():
+		unix.Close(int(res))
+	case res >= 0:
+		ln.queue = append(ln.queue, accepted{int(res), s})
+		return len(ln.queue)-ln.qhead >= acceptQueueMax
+	case !endedByCancel(res):
 		ln.aerr = syscall.Errno(-res)
 	}
-	if !more {
-		s.armed = false
-	}
-	if ln.waiting {
-		ln.waiting = false
-		select {
-		case ln.wake <- struct{}{}:
-		default:
-		}
-	}
-	ln.mu.Unlock()
+	return false
 }
+
+// closedErr is nil while the listener is open, else what Accept reports
+// (see sysFD.closedErr).
+func (ln *Listener) closedErr() error { return ln.socks[0].fd.closedErr() }
 
 // Close stops listening: a blocked Accept returns net.ErrClosed, the
 // connections accepted but not yet returned are closed, and a Unix socket's
 // file is removed.
-func (ln *Listener) Close() error {
-	ln.mu.Lock()
-	if ln.closed {
-		byExec := ln.byExec
-		ln.mu.Unlock()
-		if byExec {
-			return nil
-		}
-		return ln.opErrorOp("close", net.ErrClosed)
-	}
-	ln.e.untrack(ln)
-	return ln.closeLocked()
-}
+func (ln *Listener) Close() error { return ln.close(fdOwner) }
 
 // closeByExecutor is the executor's Close of the listener: as Close, and
 // then Accept fails with ErrClosed.
-func (ln *Listener) closeByExecutor() {
-	ln.mu.Lock()
-	if ln.closed {
-		ln.mu.Unlock()
-		return
-	}
-	ln.byExec = true
-	ln.closeLocked()
-}
+func (ln *Listener) closeByExecutor() { ln.close(fdByExec) }
 
-// closeLocked closes the listener; ln.mu is held and is unlocked.
-func (ln *Listener) closeLocked() error {
-	ln.closed = true
+// close closes the listener by its owner (fdOwner) or the executor
+// (fdByExec): it marks every socket's descriptor closed (sysFD.markClosed),
+// under mu so that no accept queues a connection afterwards, then cancels
+// the accepts and releases them. A listener already closed by the executor
+// stays so, and its owner's Close returns nil.
+func (ln *Listener) close(by uint64) error {
+	ln.mu.Lock()
+	first, open := ln.socks[0].fd.markClosed(by)
+	if !open {
+		ln.mu.Unlock()
+		if by == fdOwner && !first {
+			return ln.opErrorOp("close", net.ErrClosed)
+		}
+		return nil
+	}
+	for _, s := range ln.socks[1:] {
+		s.fd.markClosed(by)
+	}
 	queued := ln.queue[ln.qhead:]
 	ln.queue, ln.qhead = nil, 0
 	for _, a := range queued {
 		unix.Close(a.fd)
 	}
-	ops := make([]*op, len(ln.socks))
-	for i, s := range ln.socks {
-		ops[i], s.op = s.op, nil
-	}
 	ln.mu.Unlock()
-	ln.stop(errClosedFD)
+	if by == fdOwner {
+		ln.e.untrack(ln)
+	}
+	ln.w.poke()
 	ln.dl.stop()
-	for i, s := range ln.socks {
-		s.fd.Close()
-		if ops[i] != nil {
-			s.end(ops[i])
-		}
+	for _, s := range ln.socks {
+		s.fd.dropOpen() // cancels its accept
+		s.ms.release()
 	}
 	if ln.unlink != "" {
 		unix.Unlink(ln.unlink)
@@ -418,11 +339,8 @@ func (ln *Listener) closeLocked() error {
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true) once t has
 // passed; the zero time removes the deadline.
 func (ln *Listener) SetDeadline(t time.Time) error {
-	ln.mu.Lock()
-	closed := ln.closed
-	ln.mu.Unlock()
-	if closed {
-		return ln.opErrorOp("set", net.ErrClosed)
+	if err := ln.closedErr(); err != nil {
+		return ln.opErrorOp("set", err)
 	}
 	ln.dl.set(t)
 	return nil
