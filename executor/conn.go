@@ -24,16 +24,14 @@ import (
 // stops receiving until Read catches up. Each Write is one SEND (more if the
 // kernel takes only part), batched with everything else the loop submits.
 type Conn struct {
-	l    *loop
-	fd   *sysFD
-	net  string
-	ctx  context.Context         // done once Close begins; cuts splices short
-	stop context.CancelCauseFunc // with errClosedFD
+	l   *loop
+	fd  *sysFD
+	net string
 
 	rmu      sync.Mutex // one Read (or WriteTo) at a time
 	wmu      sync.Mutex // one Write (or ReadFrom) at a time
 	rdl, wdl deadline
-	rop, wop opSlot // the RECV and the SEND in flight, for deadlines to cancel
+	rop, wop opSlot // the read-side and write-side op in flight (RECV, SEND, SPLICE, POLL), for deadlines and Close to cancel
 
 	rq recvQueue // the multishot receive and what it queued
 
@@ -45,8 +43,7 @@ type Conn struct {
 const maxSend = 1 << 30
 
 func newConn(l *loop, fd int, network string) *Conn {
-	ctx, stop := context.WithCancelCause(context.Background())
-	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop}
+	c := &Conn{l: l, fd: newSysFD(l, fd), net: network}
 	c.rq.init(l, c.fd)
 	c.rdl.expire = func() {
 		c.rop.cancel(c.l)
@@ -154,15 +151,15 @@ func (c *Conn) write(p []byte) (int, error) {
 // the executor's Close, the deadline through slot; or the kernel's errno).
 func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int, error) {
 	f := c.fd
-	return c.l.run(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+	return runFD(c.l, f, slot, prep)
 }
 
-// runOn runs one operation on descriptor f through the loop's lifecycle,
-// cut short by ctx (the owner's Close, whose cause is errClosedFD), by
-// cancel (a deadline) or by the executor's Close, and returns its count or
-// its error, as Conn.run does.
-func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int, error) {
-	return l.run(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+// runFD runs one operation on descriptor f through the loop's lifecycle
+// and returns its count, or its error (outcome.cancelCause: f's Close, the
+// executor's Close, a deadline through slot; or the kernel's errno). prep
+// gets f's descriptor.
+func runFD(l *loop, f *sysFD, slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int, error) {
+	return l.run(context.Background(), f, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
 }
 
 // Close closes the connection: blocked and later calls fail with
@@ -179,12 +176,13 @@ func (c *Conn) Close() error {
 	c.rq.dropLocked()
 	c.rq.mu.Unlock()
 	c.rq.w.poke()
-	c.stop(errClosedFD)
 	c.rdl.stop()
 	c.wdl.stop()
 	if open {
-		c.fd.dropOpen() // cancels the receive and anything else in flight
+		c.fd.dropOpen() // cancels the receive and anything else in flight on the descriptor
 	}
+	c.rop.cancel(c.l) // and a splice's op, whose SQE may name its pipe instead
+	c.wop.cancel(c.l)
 	c.rq.ms.release()
 	return nil
 }

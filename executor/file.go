@@ -180,7 +180,7 @@ func (f *File) pathErr(op string, err error) error {
 // *fs.PathError. prep gets the descriptor to put in the SQE.
 func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd int)) (int, error) {
 	s := f.sfd
-	n, err := s.l.run(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
+	n, err := s.l.run(ctx, s, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
 	if err != nil {
 		return 0, f.pathErr(name, fileErr(err))
 	}

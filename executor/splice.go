@@ -211,17 +211,17 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 	var n int
 	var err error
 	if c := e.conn; c != nil {
-		dl := &c.wdl
+		dl, slot := &c.wdl, &c.wop
 		if e.read {
-			dl = &c.rdl
+			dl, slot = &c.rdl, &c.rop
 		}
 		if dl.passed() {
 			return 0, 0, os.ErrDeadlineExceeded
 		}
-		n, err = runOn(l, c.fd, c.ctx, dl.done(), prep)
+		n, err = c.run(slot, prep)
 	} else {
 		fd := e.fd
-		n, err = l.run(context.Background(), nil, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+		n, err = l.run(context.Background(), nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
 	}
 	errno, _ := err.(syscall.Errno)
 	return n, errno, netError(syscallErr("splice", err))
