@@ -206,23 +206,19 @@ func (c *Conn) shutdown(how int) error {
 }
 
 // LocalAddr returns the local address (*net.TCPAddr or *net.UnixAddr).
-func (c *Conn) LocalAddr() net.Addr {
-	c.addrMu.Lock()
-	defer c.addrMu.Unlock()
-	if c.laddr == nil {
-		c.laddr = c.lookupAddr(unix.Getsockname)
-	}
-	return c.laddr
-}
+func (c *Conn) LocalAddr() net.Addr { return c.addr(&c.laddr, unix.Getsockname) }
 
 // RemoteAddr returns the peer's address (*net.TCPAddr or *net.UnixAddr).
-func (c *Conn) RemoteAddr() net.Addr {
+func (c *Conn) RemoteAddr() net.Addr { return c.addr(&c.raddr, unix.Getpeername) }
+
+// addr returns the address *p, looked up with get the first time.
+func (c *Conn) addr(p *net.Addr, get func(int) (unix.Sockaddr, error)) net.Addr {
 	c.addrMu.Lock()
 	defer c.addrMu.Unlock()
-	if c.raddr == nil {
-		c.raddr = c.lookupAddr(unix.Getpeername)
+	if *p == nil {
+		*p = c.lookupAddr(get)
 	}
-	return c.raddr
+	return *p
 }
 
 // LocalAddrPort returns the local address as a netip.AddrPort (IPv4 as
@@ -290,16 +286,6 @@ func (c *Conn) opError(op string, err error) error {
 // addrs returns the local and the peer's address, looking up those not
 // known yet. Close calls it before closing the descriptor, so that the
 // errors of a closed connection name its addresses too, as net's do.
-func (c *Conn) addrs() (local, remote net.Addr) {
-	c.addrMu.Lock()
-	defer c.addrMu.Unlock()
-	if c.laddr == nil {
-		c.laddr = c.lookupAddr(unix.Getsockname)
-	}
-	if c.raddr == nil {
-		c.raddr = c.lookupAddr(unix.Getpeername)
-	}
-	return c.laddr, c.raddr
-}
+func (c *Conn) addrs() (local, remote net.Addr) { return c.LocalAddr(), c.RemoteAddr() }
 
 var _ net.Conn = (*Conn)(nil)

@@ -33,9 +33,7 @@ type File struct {
 	osf  *os.File // Go backend (fallback)
 	gof  *goFile  // Go backend: osf, as the executor tracks it
 
-	closing   chan struct{} // closed when Close begins: cuts waits short
-	closeOnce sync.Once
-	posMu     sync.Mutex // serializes Read, Write and Seek
+	posMu sync.Mutex // serializes Read, Write and Seek (its closed state is sfd's)
 
 	appendMode bool
 	direct     bool        // opened with O_DIRECT
@@ -120,7 +118,6 @@ func newFile(l *loop, fd int, name string, flag int) *File {
 	f := &File{
 		name:       name,
 		sfd:        newSysFD(l, fd),
-		closing:    make(chan struct{}),
 		appendMode: flag&os.O_APPEND != 0,
 		direct:     flag&unix.O_DIRECT != 0,
 	}
@@ -153,19 +150,10 @@ func (f *File) Fd() uintptr {
 	if f.osf != nil {
 		return f.osf.Fd()
 	}
-	if f.isClosing() {
+	if f.sfd.closedByOwner() {
 		return ^uintptr(0)
 	}
 	return uintptr(f.sfd.fd)
-}
-
-func (f *File) isClosing() bool {
-	select {
-	case <-f.closing:
-		return true
-	default:
-		return false
-	}
 }
 
 func (f *File) pathErr(op string, err error) error {
@@ -197,10 +185,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 // ReadAtContext is ReadAt that ctx can cut short (the read is cancelled; bytes
 // already read are reported).
 func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, err error) {
-	if off < 0 {
-		return 0, f.pathErr("readat", errNegativeOff)
-	}
-	if err := f.checkDirect("read", p, off); err != nil {
+	if err := f.checkAt("readat", "read", p, off); err != nil {
 		return 0, err
 	}
 	if f.osf != nil {
@@ -214,6 +199,15 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, e
 	}
 	m, err := f.readFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepRead(fd, p, off) })
 	return n + m, err
+}
+
+// checkAt checks a positional call's offset and, with O_DIRECT, its
+// buffer's and offset's alignment (dir: "read" or "write").
+func (f *File) checkAt(name, dir string, p []byte, off int64) error {
+	if off < 0 {
+		return f.pathErr(name, errNegativeOff)
+	}
+	return f.checkDirect(dir, p, off)
 }
 
 // readFull fills p from off with reads that prep makes (one SQE for p's rest
@@ -251,10 +245,7 @@ func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (n int, 
 	if f.appendMode {
 		return 0, errWriteAtAppend
 	}
-	if off < 0 {
-		return 0, f.pathErr("writeat", errNegativeOff)
-	}
-	if err := f.checkDirect("write", p, off); err != nil {
+	if err := f.checkAt("writeat", "write", p, off); err != nil {
 		return 0, err
 	}
 	if f.osf != nil {
@@ -369,88 +360,6 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 	return pos, nil
 }
 
-// Sync commits the file's data and metadata to storage (FSYNC).
-func (f *File) Sync() error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Sync())
-	}
-	_, err := f.run(context.Background(), "sync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, 0) })
-	return err
-}
-
-// Datasync commits the file's data, and only the metadata needed to read it
-// back, to storage (FSYNC with FsyncDatasync: fdatasync).
-func (f *File) Datasync() error {
-	if f.osf != nil {
-		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fdatasync(int(f.osf.Fd())) }, f, "datasync"))
-	}
-	_, err := f.run(context.Background(), "datasync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, ring.FsyncDatasync) })
-	return err
-}
-
-// Truncate changes the file's size, with an FTRUNCATE op where the kernel
-// has it (Linux 6.9) and ftruncate(2) otherwise.
-func (f *File) Truncate(size int64) error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Truncate(size))
-	}
-	if size < 0 {
-		return f.pathErr("truncate", syscall.EINVAL)
-	}
-	l := f.sfd.l
-	l.mu.Lock()
-	hasOp := !l.closed && l.r.Supports(ring.OpFtruncate)
-	l.mu.Unlock()
-	if hasOp {
-		// The ring package has no prep helper for it: fd, and the length in off.
-		_, err := f.run(context.Background(), "truncate", func(s *ring.SQE, fd int) {
-			*s = ring.SQE{Opcode: ring.OpFtruncate, Fd: int32(fd), Off: uint64(size)}
-		})
-		return err
-	}
-	if err := f.sfd.acquire(); err != nil {
-		return f.pathErr("truncate", fileErr(err))
-	}
-	defer f.sfd.releaseRef()
-	return ignoringEINTR(func() error { return unix.Ftruncate(f.sfd.fd, size) }, f, "truncate")
-}
-
-// Fallocate is fallocate(2) with mode (0, or unix.FALLOC_FL_* flags): with
-// mode 0 it reserves [off, off+length) on storage and grows the file to cover
-// it, so later writes there cannot fail for want of space.
-func (f *File) Fallocate(mode uint32, off, length int64) error {
-	if f.osf != nil {
-		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fallocate(int(f.osf.Fd()), mode, off, length) }, f, "fallocate"))
-	}
-	_, err := f.run(context.Background(), "fallocate", func(s *ring.SQE, fd int) { s.PrepFallocate(fd, mode, off, length) })
-	return err
-}
-
-// Chmod changes the file's mode, like os.File.Chmod.
-func (f *File) Chmod(mode os.FileMode) error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Chmod(mode))
-	}
-	if err := f.sfd.acquire(); err != nil {
-		return f.pathErr("chmod", fileErr(err))
-	}
-	defer f.sfd.releaseRef()
-	return ignoringEINTR(func() error { return unix.Fchmod(f.sfd.fd, sysMode(mode)) }, f, "chmod")
-}
-
-func ignoringEINTR(call func() error, f *File, op string) error {
-	for {
-		err := call()
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return f.pathErr(op, err)
-		}
-		return nil
-	}
-}
-
 // Close cancels the file's operations in flight, which return errors
 // wrapping fs.ErrClosed, and returns once the descriptor is closed (after the
 // last of them completed). A second Close returns an error wrapping
@@ -462,13 +371,8 @@ func (f *File) Close() error {
 	if f.osf != nil {
 		return f.gof.closeByOwner()
 	}
-	first := false
-	f.closeOnce.Do(func() {
-		first = true
-		close(f.closing)
-		f.sfd.Close()
-	})
-	if !first {
+	if !f.sfd.Close() { // cancels the operations in flight
+
 		return f.pathErr("close", os.ErrClosed)
 	}
 	<-f.sfd.closed
