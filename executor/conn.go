@@ -2,13 +2,11 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/kasync-go/kasync/ring"
@@ -26,66 +24,34 @@ import (
 // stops receiving until Read catches up. Each Write is one SEND (more if the
 // kernel takes only part), batched with everything else the loop submits.
 type Conn struct {
-	l    *loop
-	fd   *sysFD
-	net  string
-	ctx  context.Context         // done once Close begins; cuts splices short
-	stop context.CancelCauseFunc // with errClosedFD
+	l   *loop
+	fd  *sysFD
+	net string
 
 	rmu      sync.Mutex // one Read (or WriteTo) at a time
 	wmu      sync.Mutex // one Write (or ReadFrom) at a time
 	rdl, wdl deadline
-	rop, wop opSlot // the RECV and the SEND in flight, for deadlines to cancel
+	rop, wop opSlot // the read-side and write-side op in flight (RECV, SEND, SPLICE, POLL), for deadlines and Close to cancel
 
-	// Receive state. A receive's onCQE takes mu with the loop locked, so mu
-	// is never held while taking the loop's lock.
-	mu       sync.Mutex
-	rq       []recvBuf // filled buffers not yet read, oldest first
-	rqHead   int
-	br       *ring.BufRing // the loop's, once a receive was armed
-	armed    bool          // the multishot receive is in flight
-	recvOp   *op           // the multishot receive (in flight or ended), not yet released
-	recvCur  *op           // the receive being armed or in flight (written and read with the loop locked)
-	capped   bool          // its cancellation was asked: rq is full
-	noBufs   bool          // it ended for want of buffers: receive into the caller's buffer
-	eof      bool
-	rerr     syscall.Errno // the error that ended receiving
-	waiting  bool          // a Read sleeps on wake
-	wake     chan struct{}
-	onRecvFn func(res int32, flags uint32)
+	rq recvQueue // the multishot receive and what it queued
 
 	addrMu       sync.Mutex
 	laddr, raddr net.Addr
-}
-
-// recvBuf is a provided buffer holding n unread bytes from off.
-type recvBuf struct {
-	id     uint16
-	off, n int
 }
 
 // maxSend caps one SEND's length (the kernel's limit for one call is about 2 GiB).
 const maxSend = 1 << 30
 
 func newConn(l *loop, fd int, network string) *Conn {
-	ctx, stop := context.WithCancelCause(context.Background())
-	c := &Conn{l: l, fd: newSysFD(l, fd), net: network, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
-	c.onRecvFn = c.onRecv
+	c := &Conn{l: l, fd: newSysFD(l, fd), net: network}
+	c.rq.init(l, c.fd)
 	c.rdl.expire = func() {
 		c.rop.cancel(c.l)
-		c.poke()
+		c.rq.w.poke()
 	}
 	c.wdl.expire = func() { c.wop.cancel(c.l) }
 	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
 	return c
-}
-
-// poke wakes a Read sleeping on wake, to look again.
-func (c *Conn) poke() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // Read reads what has arrived, waiting for data if there is none. It
@@ -109,172 +75,29 @@ func (c *Conn) read(p []byte) (int, error) {
 		if c.rdl.passed() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
-		c.mu.Lock()
-		if c.rqHead < len(c.rq) {
-			n := c.takeLocked(p)
-			rearm := !c.armed && c.rqHead == len(c.rq) && c.rerr == 0 && !c.eof
-			c.mu.Unlock()
-			if rearm {
-				c.arm() // a failure shows at the next Read
+		n, next, err := c.rq.next(p)
+		switch next {
+		case recvGot:
+			if err != nil && err != io.EOF {
+				err = c.opError("read", err)
 			}
+			return n, err
+		case recvRearm:
+			c.rq.arm() // a failure shows at the next Read
 			return n, nil
-		}
-		if c.rerr != 0 {
-			errno := c.rerr
-			c.mu.Unlock()
-			return 0, c.opError("read", os.NewSyscallError("read", errno))
-		}
-		if c.eof {
-			c.mu.Unlock()
-			return 0, io.EOF
-		}
-		if !c.armed {
-			direct := c.noBufs
-			c.mu.Unlock()
-			if direct {
-				return c.recvInto(p)
-			}
-			if err := c.arm(); err == errNoBufRing {
+		case recvDirect:
+			return c.recvInto(p)
+		case recvArm:
+			if err := c.rq.arm(); err == errNoBufRing {
 				return c.recvInto(p)
 			} else if err != nil {
 				return 0, c.opError("read", err)
 			}
-			continue
-		}
-		c.waiting = true
-		c.mu.Unlock()
-		c.l.reapReady() // what the kernel finished may be for us
-		<-c.wake        // data, EOF or an error; Close; the deadline
-
-	}
-}
-
-// takeLocked copies queued data into p and hands drained buffers back.
-func (c *Conn) takeLocked(p []byte) int {
-	var ids [16]uint16
-	k, n := 0, 0
-	for n < len(p) && c.rqHead < len(c.rq) {
-		b := &c.rq[c.rqHead]
-		m := copy(p[n:], c.br.Buf(b.id)[b.off:b.off+b.n])
-		n += m
-		b.off += m
-		b.n -= m
-		if b.n == 0 {
-			c.rqHead++
-			ids[k] = b.id
-			if k++; k == len(ids) {
-				c.l.net.recycle(ids[:k], true)
-				k = 0
-			}
+		case recvWait:
+			c.l.reapReady() // what the kernel finished may be for us
+			c.rq.w.wait()   // data, EOF or an error; Close; the deadline
 		}
 	}
-	if c.rqHead == len(c.rq) {
-		c.rq, c.rqHead = c.rq[:0], 0
-	}
-	c.l.net.recycle(ids[:k], true)
-	return n
-}
-
-// dropQueueLocked hands every queued buffer back unread (Close).
-func (c *Conn) dropQueueLocked() {
-	var ids [16]uint16
-	k := 0
-	for _, b := range c.rq[c.rqHead:] {
-		ids[k] = b.id
-		if k++; k == len(ids) {
-			c.l.net.recycle(ids[:k], true)
-			k = 0
-		}
-	}
-	c.l.net.recycle(ids[:k], true)
-	c.rq, c.rqHead = nil, 0
-}
-
-var errNoBufRing = errors.New("no provided-buffer ring")
-
-// arm starts the multishot receive, first releasing the one that ended.
-// The caller holds rmu. errNoBufRing: the loop has no buffer ring.
-func (c *Conn) arm() error {
-	c.mu.Lock()
-	old := c.recvOp
-	c.recvOp = nil
-	c.mu.Unlock()
-	if old != nil {
-		c.endRecv(old)
-	}
-	br := c.l.bufRing()
-	if br == nil {
-		if c.l.isClosing() {
-			return ErrClosed
-		}
-		return errNoBufRing
-	}
-	c.mu.Lock()
-	c.br = br
-	c.armed, c.capped, c.noBufs = true, false, false
-	c.mu.Unlock()
-	fd := c.fd.fd
-	err := c.l.startHeld(c.fd, func(sqe *ring.SQE, o *op) {
-		sqe.PrepRecvMultishot(fd, 0, netBufGroup)
-		o.onCQE = c.onRecvFn
-		c.recvCur = o
-	}, func(o *op) bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.fd.isClosing() {
-			return false
-		}
-		c.recvOp = o
-		return true
-	})
-	if err != nil {
-		c.mu.Lock()
-		c.armed = false
-		c.mu.Unlock()
-		return netError(err)
-	}
-	return nil
-}
-
-// endRecv waits for the multishot receive's last CQE (it has ended or been
-// cancelled) and releases it and its descriptor reference.
-func (c *Conn) endRecv(o *op) { c.l.endHeld(c.fd, o) }
-
-// onRecv handles each CQE of the multishot receive, with the loop locked.
-func (c *Conn) onRecv(res int32, flags uint32) {
-	more := flags&ring.CQEFMore != 0
-	c.mu.Lock()
-	switch {
-	case res > 0 && flags&ring.CQEFBuffer != 0:
-		id := uint16(flags >> 16)
-		if c.fd.isClosing() {
-			c.l.net.recycle([]uint16{id}, false)
-			break
-		}
-		c.l.net.lend()
-		c.rq = append(c.rq, recvBuf{id: id, n: int(res)})
-		if more && !c.capped && len(c.rq)-c.rqHead >= connMaxQueued {
-			c.capped = true
-			c.l.cancelFromCQE(c.recvCur)
-		}
-	case res == 0:
-		c.eof = true
-	case res == -int32(syscall.ENOBUFS):
-		c.noBufs = true
-	case res < 0 && !endedByCancel(res):
-		c.rerr = syscall.Errno(-res)
-	}
-	if !more {
-		c.armed = false
-	}
-	if c.waiting {
-		c.waiting = false
-		select {
-		case c.wake <- struct{}{}:
-		default:
-		}
-	}
-	c.mu.Unlock()
 }
 
 // recvInto receives straight into p with one RECV: for when the loop's
@@ -284,13 +107,7 @@ func (c *Conn) recvInto(p []byte) (int, error) {
 	if err != nil {
 		return 0, c.opError("read", syscallErr("read", err))
 	}
-	c.mu.Lock()
-	if n > 0 {
-		c.noBufs = false // multishot again at the next Read
-	} else {
-		c.eof = true
-	}
-	c.mu.Unlock()
+	c.rq.direct(n)
 	if n == 0 {
 		return 0, io.EOF
 	}
@@ -334,42 +151,39 @@ func (c *Conn) write(p []byte) (int, error) {
 // the executor's Close, the deadline through slot; or the kernel's errno).
 func (c *Conn) run(slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int, error) {
 	f := c.fd
-	return c.l.run(context.Background(), f, nil, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+	return runFD(c.l, f, slot, prep)
 }
 
-// runOn runs one operation on descriptor f through the loop's lifecycle,
-// cut short by ctx (the owner's Close, whose cause is errClosedFD), by
-// cancel (a deadline) or by the executor's Close, and returns its count or
-// its error, as Conn.run does.
-func runOn(l *loop, f *sysFD, ctx context.Context, cancel <-chan struct{}, prep func(sqe *ring.SQE, fd int)) (int, error) {
-	return l.run(ctx, f, cancel, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
+// runFD runs one operation on descriptor f through the loop's lifecycle
+// and returns its count, or its error (outcome.cancelCause: f's Close, the
+// executor's Close, a deadline through slot; or the kernel's errno). prep
+// gets f's descriptor.
+func runFD(l *loop, f *sysFD, slot *opSlot, prep func(sqe *ring.SQE, fd int)) (int, error) {
+	return l.run(context.Background(), f, slot, func(sqe *ring.SQE, _ *op) { prep(sqe, f.fd) })
 }
 
 // Close closes the connection: blocked and later calls fail with
 // net.ErrClosed, operations in flight are cancelled, unread data is
 // dropped, and the descriptor is closed once the kernel is done with it.
 func (c *Conn) Close() error {
-	c.addrs() // while the descriptor can still tell them
-	c.mu.Lock()
+	c.addrs()      // while the descriptor can still tell them
+	c.rq.mu.Lock() // a receive's CQE sees the descriptor closing, or its buffer is dropped
 	first, open := c.fd.markClosed(fdOwner)
 	if !first {
-		c.mu.Unlock()
+		c.rq.mu.Unlock()
 		return c.opError("close", net.ErrClosed)
 	}
-	c.dropQueueLocked()
-	o := c.recvOp
-	c.recvOp = nil
-	c.mu.Unlock()
-	c.poke()
-	c.stop(errClosedFD)
+	c.rq.dropLocked()
+	c.rq.mu.Unlock()
+	c.rq.w.poke()
 	c.rdl.stop()
 	c.wdl.stop()
 	if open {
-		c.fd.dropOpen() // cancels the receive and anything else in flight
+		c.fd.dropOpen() // cancels the receive and anything else in flight on the descriptor
 	}
-	if o != nil {
-		c.endRecv(o)
-	}
+	c.rop.cancel(c.l) // and a splice's op, whose SQE may name its pipe instead
+	c.wop.cancel(c.l)
+	c.rq.ms.release()
 	return nil
 }
 
@@ -392,23 +206,19 @@ func (c *Conn) shutdown(how int) error {
 }
 
 // LocalAddr returns the local address (*net.TCPAddr or *net.UnixAddr).
-func (c *Conn) LocalAddr() net.Addr {
-	c.addrMu.Lock()
-	defer c.addrMu.Unlock()
-	if c.laddr == nil {
-		c.laddr = c.lookupAddr(unix.Getsockname)
-	}
-	return c.laddr
-}
+func (c *Conn) LocalAddr() net.Addr { return c.addr(&c.laddr, unix.Getsockname) }
 
 // RemoteAddr returns the peer's address (*net.TCPAddr or *net.UnixAddr).
-func (c *Conn) RemoteAddr() net.Addr {
+func (c *Conn) RemoteAddr() net.Addr { return c.addr(&c.raddr, unix.Getpeername) }
+
+// addr returns the address *p, looked up with get the first time.
+func (c *Conn) addr(p *net.Addr, get func(int) (unix.Sockaddr, error)) net.Addr {
 	c.addrMu.Lock()
 	defer c.addrMu.Unlock()
-	if c.raddr == nil {
-		c.raddr = c.lookupAddr(unix.Getpeername)
+	if *p == nil {
+		*p = c.lookupAddr(get)
 	}
-	return c.raddr
+	return *p
 }
 
 // LocalAddrPort returns the local address as a netip.AddrPort (IPv4 as
@@ -476,16 +286,6 @@ func (c *Conn) opError(op string, err error) error {
 // addrs returns the local and the peer's address, looking up those not
 // known yet. Close calls it before closing the descriptor, so that the
 // errors of a closed connection name its addresses too, as net's do.
-func (c *Conn) addrs() (local, remote net.Addr) {
-	c.addrMu.Lock()
-	defer c.addrMu.Unlock()
-	if c.laddr == nil {
-		c.laddr = c.lookupAddr(unix.Getsockname)
-	}
-	if c.raddr == nil {
-		c.raddr = c.lookupAddr(unix.Getpeername)
-	}
-	return c.laddr, c.raddr
-}
+func (c *Conn) addrs() (local, remote net.Addr) { return c.LocalAddr(), c.RemoteAddr() }
 
 var _ net.Conn = (*Conn)(nil)

@@ -10,38 +10,25 @@ import (
 // semantics: it applies to calls already blocked, a time in the past makes
 // them (and later calls) fail at once, and the zero time removes it.
 //
-// Blocked calls select on the channel done returns, which is closed when
-// the deadline passes. Moving a deadline that has not passed keeps the
-// channel and moves the timer; one that has passed gets a new channel.
+// A call looks at passed before it blocks; a blocked call is cut short by
+// expire, which the owner sets to cancel the op in its opSlot (or to wake
+// a call waiting on a queue, as Accept and Read do). No call selects on a
+// channel.
 type deadline struct {
 	mu      sync.Mutex // serializes set and the timer
 	at      time.Time
-	timer   *time.Timer                   // made on the first deadline in the future, then reused
-	ch      atomic.Pointer[chan struct{}] // made on first use; replaced only under mu
-	expired atomic.Bool                   // *ch is closed
+	timer   *time.Timer // made on the first deadline in the future, then reused
+	expired atomic.Bool // the deadline has passed
 
-	// expire, if set, runs (under mu) each time the deadline passes: the
-	// owner cancels its blocked call with it.
+	// expire runs (under mu) each time the deadline passes: the owner
+	// cancels or wakes its blocked call with it.
 	expire func()
-}
-
-// done returns a channel closed when the deadline passes.
-func (d *deadline) done() <-chan struct{} {
-	if p := d.ch.Load(); p != nil {
-		return *p
-	}
-	c := make(chan struct{})
-	if d.ch.CompareAndSwap(nil, &c) {
-		return c
-	}
-	return *d.ch.Load()
 }
 
 // set moves the deadline to t (zero: no deadline).
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.done() // make the channel, so that expiring closes one
 	d.at = t
 	if d.timer != nil {
 		d.timer.Stop()
@@ -50,11 +37,7 @@ func (d *deadline) set(t time.Time) {
 		d.expireLocked()
 		return
 	}
-	if d.expired.Load() { // it had passed: the new deadline needs a fresh channel
-		c := make(chan struct{})
-		d.ch.Store(&c)
-		d.expired.Store(false)
-	}
+	d.expired.Store(false)
 	if t.IsZero() {
 		return
 	}
@@ -77,11 +60,8 @@ func (d *deadline) fire() {
 
 func (d *deadline) expireLocked() {
 	if !d.expired.Load() {
-		close(*d.ch.Load())
 		d.expired.Store(true)
-		if d.expire != nil {
-			d.expire()
-		}
+		d.expire()
 	}
 }
 

@@ -123,23 +123,3 @@ func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa un
 	c.raddr = raddr
 	return c, nil
 }
-
-// dialSocket makes a socket of k's type for a connection to sa, in cfg's
-// namespace, and returns its family and descriptor.
-func dialSocket(sa unix.Sockaddr, k netKind, cfg *dialConfig) (family, fd int, err error) {
-	switch sa.(type) {
-	case *unix.SockaddrInet4:
-		family = unix.AF_INET
-	case *unix.SockaddrInet6:
-		family = unix.AF_INET6
-	default:
-		family = unix.AF_UNIX
-	}
-	err = inNamespace(cfg.namespace, func() (err error) {
-		if fd, err = unix.Socket(family, k.sockType(), 0); err != nil {
-			return os.NewSyscallError("socket", err)
-		}
-		return nil
-	})
-	return family, fd, err
-}

@@ -60,6 +60,9 @@ func (f *sysFD) acquire() error {
 // isClosing reports whether Close (the owner's or the executor's) has begun.
 func (f *sysFD) isClosing() bool { return f.state.Load()&fdClosing != 0 }
 
+// closedByOwner reports that its owner's Close began.
+func (f *sysFD) closedByOwner() bool { return f.state.Load()&fdOwner != 0 }
+
 // closedByExecutor reports that the executor's Close closed f.
 func (f *sysFD) closedByExecutor() bool { return f.state.Load()&fdByExec != 0 }
 

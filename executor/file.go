@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"runtime"
@@ -33,9 +31,7 @@ type File struct {
 	osf  *os.File // Go backend (fallback)
 	gof  *goFile  // Go backend: osf, as the executor tracks it
 
-	closing   chan struct{} // closed when Close begins: cuts waits short
-	closeOnce sync.Once
-	posMu     sync.Mutex // serializes Read, Write and Seek
+	posMu sync.Mutex // serializes Read, Write and Seek (its closed state is sfd's)
 
 	appendMode bool
 	direct     bool        // opened with O_DIRECT
@@ -46,11 +42,6 @@ type File struct {
 
 // maxRW caps one read or write: the kernel moves at most about 2 GiB per call.
 const maxRW = 1 << 30
-
-var (
-	errWriteAtAppend = errors.New("executor: WriteAt on a file opened with O_APPEND")
-	errNegativeOff   = errors.New("negative offset")
-)
 
 // Open opens name for reading, like os.Open.
 func (e *Executor) Open(name string) (*File, error) {
@@ -120,7 +111,6 @@ func newFile(l *loop, fd int, name string, flag int) *File {
 	f := &File{
 		name:       name,
 		sfd:        newSysFD(l, fd),
-		closing:    make(chan struct{}),
 		appendMode: flag&os.O_APPEND != 0,
 		direct:     flag&unix.O_DIRECT != 0,
 	}
@@ -153,19 +143,10 @@ func (f *File) Fd() uintptr {
 	if f.osf != nil {
 		return f.osf.Fd()
 	}
-	if f.isClosing() {
+	if f.sfd.closedByOwner() {
 		return ^uintptr(0)
 	}
 	return uintptr(f.sfd.fd)
-}
-
-func (f *File) isClosing() bool {
-	select {
-	case <-f.closing:
-		return true
-	default:
-		return false
-	}
 }
 
 func (f *File) pathErr(op string, err error) error {
@@ -180,275 +161,11 @@ func (f *File) pathErr(op string, err error) error {
 // *fs.PathError. prep gets the descriptor to put in the SQE.
 func (f *File) run(ctx context.Context, name string, prep func(s *ring.SQE, fd int)) (int, error) {
 	s := f.sfd
-	n, err := s.l.run(ctx, s, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
+	n, err := s.l.run(ctx, s, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, s.fd) })
 	if err != nil {
 		return 0, f.pathErr(name, fileErr(err))
 	}
 	return n, nil
-}
-
-// ReadAt reads len(p) bytes at off, like os.File.ReadAt: it returns fewer
-// only with an error, io.EOF at the end of the file. Safe from many
-// goroutines at once.
-func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	return f.ReadAtContext(context.Background(), p, off)
-}
-
-// ReadAtContext is ReadAt that ctx can cut short (the read is cancelled; bytes
-// already read are reported).
-func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, err error) {
-	if off < 0 {
-		return 0, f.pathErr("readat", errNegativeOff)
-	}
-	if err := f.checkDirect("read", p, off); err != nil {
-		return 0, err
-	}
-	if f.osf != nil {
-		n, err := f.osf.ReadAt(p, off)
-		return n, f.gof.fileErr(err)
-	}
-	if ctx.Err() == nil {
-		n = f.readCached(p, off)
-		p = p[n:]
-		off += int64(n)
-	}
-	m, err := f.readFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepRead(fd, p, off) })
-	return n + m, err
-}
-
-// readFull fills p from off with reads that prep makes (one SQE for p's rest
-// at off, at most maxRW bytes) until p is full, the file ends (io.EOF) or a
-// read fails.
-func (f *File) readFull(ctx context.Context, p []byte, off int64, prep func(s *ring.SQE, fd int, p []byte, off int64)) (n int, err error) {
-	for len(p) > 0 {
-		want := min(len(p), maxRW)
-		m, err := f.run(ctx, "read", func(s *ring.SQE, fd int) { prep(s, fd, p[:want], off) })
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, io.EOF
-		}
-		n += m
-		p = p[m:]
-		off += int64(m)
-		if f.direct && m < want && len(p) > 0 {
-			// A short O_DIRECT read ends at end of file; another read
-			// would start at an unaligned offset.
-			return n, io.EOF
-		}
-	}
-	return n, nil
-}
-
-// WriteAt writes p at off, like os.File.WriteAt: all of it, or an error.
-func (f *File) WriteAt(p []byte, off int64) (int, error) {
-	return f.WriteAtContext(context.Background(), p, off)
-}
-
-// WriteAtContext is WriteAt that ctx can cut short.
-func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (n int, err error) {
-	if f.appendMode {
-		return 0, errWriteAtAppend
-	}
-	if off < 0 {
-		return 0, f.pathErr("writeat", errNegativeOff)
-	}
-	if err := f.checkDirect("write", p, off); err != nil {
-		return 0, err
-	}
-	if f.osf != nil {
-		n, err := f.osf.WriteAt(p, off)
-		return n, f.gof.fileErr(err)
-	}
-	return f.writeFull(ctx, p, off, func(s *ring.SQE, fd int, p []byte, off int64) { s.PrepWrite(fd, p, off) })
-}
-
-// writeFull writes all of p at off with writes that prep makes (one SQE for
-// p's rest at off, at most maxRW bytes), or fails.
-func (f *File) writeFull(ctx context.Context, p []byte, off int64, prep func(s *ring.SQE, fd int, p []byte, off int64)) (n int, err error) {
-	for len(p) > 0 {
-		want := min(len(p), maxRW)
-		m, err := f.run(ctx, "write", func(s *ring.SQE, fd int) { prep(s, fd, p[:want], off) })
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, f.pathErr("write", io.ErrShortWrite)
-		}
-		n += m
-		p = p[m:]
-		off += int64(m)
-	}
-	return n, nil
-}
-
-// Read reads up to len(p) bytes at the file position and advances it. At end
-// of file it returns 0, io.EOF. Pipes, terminals and other streams work too.
-func (f *File) Read(p []byte) (int, error) {
-	if f.osf != nil {
-		n, err := f.osf.Read(p)
-		return n, f.gof.fileErr(err)
-	}
-	if len(p) == 0 {
-		return 0, nil
-	}
-	if err := f.checkDirect("read", p, 0); err != nil {
-		return 0, err
-	}
-	f.posMu.Lock()
-	defer f.posMu.Unlock()
-	want := min(len(p), maxRW)
-	for {
-		n, err := f.run(context.Background(), "read", func(s *ring.SQE, fd int) { s.PrepRead(fd, p[:want], -1) })
-		if errors.Is(err, syscall.EAGAIN) && f.pollWait(unix.POLLIN) == nil {
-			continue // a descriptor in non-blocking mode: wait, then retry
-		}
-		if err == nil && n == 0 {
-			return 0, io.EOF
-		}
-		return n, err
-	}
-}
-
-// Write writes p at the file position (the end, with O_APPEND) and advances
-// it; it writes all of p or returns an error.
-func (f *File) Write(p []byte) (n int, err error) {
-	if f.osf != nil {
-		n, err := f.osf.Write(p)
-		return n, f.gof.fileErr(err)
-	}
-	if err := f.checkDirect("write", p, 0); err != nil {
-		return 0, err
-	}
-	f.posMu.Lock()
-	defer f.posMu.Unlock()
-	for len(p) > 0 {
-		want := min(len(p), maxRW)
-		m, err := f.run(context.Background(), "write", func(s *ring.SQE, fd int) { s.PrepWrite(fd, p[:want], -1) })
-		if errors.Is(err, syscall.EAGAIN) && f.pollWait(unix.POLLOUT) == nil {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if m == 0 {
-			return n, f.pathErr("write", io.ErrShortWrite)
-		}
-		n += m
-		p = p[m:]
-	}
-	return n, nil
-}
-
-// pollWait waits, with a POLL_ADD, until the descriptor is ready for events.
-func (f *File) pollWait(events uint32) error {
-	_, err := f.run(context.Background(), "poll", func(s *ring.SQE, fd int) { s.PrepPollAdd(fd, events) })
-	return err
-}
-
-// Seek sets the position for the next Read or Write, like os.File.Seek
-// (io.SeekStart, io.SeekCurrent, io.SeekEnd). As with os.File, its errors
-// are *fs.PathError: the kernel's (EINVAL for a bad whence or a negative
-// position), or fs.ErrClosed once the file is closed.
-func (f *File) Seek(offset int64, whence int) (int64, error) {
-	if f.osf != nil {
-		pos, err := f.osf.Seek(offset, whence)
-		return pos, f.gof.fileErr(err)
-	}
-	f.posMu.Lock()
-	defer f.posMu.Unlock()
-	if err := f.sfd.acquire(); err != nil {
-		return 0, f.pathErr("seek", fileErr(err))
-	}
-	defer f.sfd.releaseRef()
-	pos, err := unix.Seek(f.sfd.fd, offset, whence)
-	if err != nil {
-		return 0, f.pathErr("seek", err)
-	}
-	return pos, nil
-}
-
-// Sync commits the file's data and metadata to storage (FSYNC).
-func (f *File) Sync() error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Sync())
-	}
-	_, err := f.run(context.Background(), "sync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, 0) })
-	return err
-}
-
-// Datasync commits the file's data, and only the metadata needed to read it
-// back, to storage (FSYNC with FsyncDatasync: fdatasync).
-func (f *File) Datasync() error {
-	if f.osf != nil {
-		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fdatasync(int(f.osf.Fd())) }, f, "datasync"))
-	}
-	_, err := f.run(context.Background(), "datasync", func(s *ring.SQE, fd int) { s.PrepFsync(fd, ring.FsyncDatasync) })
-	return err
-}
-
-// Truncate changes the file's size, with an FTRUNCATE op where the kernel
-// has it (Linux 6.9) and ftruncate(2) otherwise.
-func (f *File) Truncate(size int64) error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Truncate(size))
-	}
-	if size < 0 {
-		return f.pathErr("truncate", syscall.EINVAL)
-	}
-	l := f.sfd.l
-	l.mu.Lock()
-	hasOp := !l.closed && l.r.Supports(ring.OpFtruncate)
-	l.mu.Unlock()
-	if hasOp {
-		// The ring package has no prep helper for it: fd, and the length in off.
-		_, err := f.run(context.Background(), "truncate", func(s *ring.SQE, fd int) {
-			*s = ring.SQE{Opcode: ring.OpFtruncate, Fd: int32(fd), Off: uint64(size)}
-		})
-		return err
-	}
-	if err := f.sfd.acquire(); err != nil {
-		return f.pathErr("truncate", fileErr(err))
-	}
-	defer f.sfd.releaseRef()
-	return ignoringEINTR(func() error { return unix.Ftruncate(f.sfd.fd, size) }, f, "truncate")
-}
-
-// Fallocate is fallocate(2) with mode (0, or unix.FALLOC_FL_* flags): with
-// mode 0 it reserves [off, off+length) on storage and grows the file to cover
-// it, so later writes there cannot fail for want of space.
-func (f *File) Fallocate(mode uint32, off, length int64) error {
-	if f.osf != nil {
-		return f.gof.fileErr(ignoringEINTR(func() error { return unix.Fallocate(int(f.osf.Fd()), mode, off, length) }, f, "fallocate"))
-	}
-	_, err := f.run(context.Background(), "fallocate", func(s *ring.SQE, fd int) { s.PrepFallocate(fd, mode, off, length) })
-	return err
-}
-
-// Chmod changes the file's mode, like os.File.Chmod.
-func (f *File) Chmod(mode os.FileMode) error {
-	if f.osf != nil {
-		return f.gof.fileErr(f.osf.Chmod(mode))
-	}
-	if err := f.sfd.acquire(); err != nil {
-		return f.pathErr("chmod", fileErr(err))
-	}
-	defer f.sfd.releaseRef()
-	return ignoringEINTR(func() error { return unix.Fchmod(f.sfd.fd, sysMode(mode)) }, f, "chmod")
-}
-
-func ignoringEINTR(call func() error, f *File, op string) error {
-	for {
-		err := call()
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return f.pathErr(op, err)
-		}
-		return nil
-	}
 }
 
 // Close cancels the file's operations in flight, which return errors
@@ -462,13 +179,8 @@ func (f *File) Close() error {
 	if f.osf != nil {
 		return f.gof.closeByOwner()
 	}
-	first := false
-	f.closeOnce.Do(func() {
-		first = true
-		close(f.closing)
-		f.sfd.Close()
-	})
-	if !first {
+	if !f.sfd.Close() { // cancels the operations in flight
+
 		return f.pathErr("close", os.ErrClosed)
 	}
 	<-f.sfd.closed

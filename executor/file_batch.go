@@ -183,7 +183,7 @@ func (f *File) batch(ctx context.Context, n int, name string, want func(i int) b
 		if closing {
 			l.cancel(o)
 		}
-		m, err := l.await(o, ctx, nil, nil, false).result(ctx, s, l)
+		m, err := l.await(o, ctx, nil, false).result(ctx, s, l)
 		switch err {
 		case nil:
 			done(idx[k], m, nil)

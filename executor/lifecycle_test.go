@@ -20,7 +20,7 @@ func TestLateCQENeverWakesNewOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.wait(context.Background(), nil)
+	old.wait(context.Background())
 	oldUD := old.userData()
 	l.release(old)
 

@@ -1,12 +1,10 @@
 package executor
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,21 +29,18 @@ type Listener struct {
 	keepAlive *net.KeepAliveConfig
 	dropped   atomic.Uint64
 	unlink    string // Unix socket path to remove on Close
-	ctx       context.Context
-	stop      context.CancelCauseFunc // with errClosedFD
 
 	amu sync.Mutex // one Accept at a time
 	dl  deadline   // Accept's
 
-	// Accept state; a socket's onCQE takes mu with its loop locked.
-	mu      sync.Mutex
-	closed  bool
-	byExec  bool       // closed by the executor's Close
-	queue   []accepted // oldest first
-	qhead   int
-	aerr    syscall.Errno // an accept error not yet reported
-	waiting bool
-	wake    chan struct{}
+	// Accept state; a socket's accept handler takes mu with its loop locked.
+	// The listener's closed state is its sockets' (socks[0]'s word says it
+	// for all: Close marks them together, under mu).
+	mu    sync.Mutex
+	queue []accepted // oldest first
+	qhead int
+	aerr  syscall.Errno // an accept error not yet reported
+	w     waker         // Accept sleeping for a connection
 }
 
 // accepted is a descriptor a socket's ACCEPT returned.
@@ -54,16 +49,12 @@ type accepted struct {
 	s  *lnSock
 }
 
-// lnSock is one listening socket and its multishot accept.
+// lnSock is one listening socket and its multishot accept (guarded by ln.mu).
 type lnSock struct {
-	ln     *Listener
-	l      *loop
-	fd     *sysFD
-	armed  bool // guarded by ln.mu
-	op     *op  // the accept (in flight or ended), not yet released; ln.mu
-	cur    *op  // the accept being armed or in flight (loop lock)
-	capped bool // its cancellation was asked: the queue is full; ln.mu
-	onCQE  func(res int32, flags uint32)
+	ln *Listener
+	l  *loop
+	fd *sysFD
+	ms multishot
 }
 
 const acceptQueueMax = 512
@@ -73,31 +64,23 @@ const acceptQueueMax = 512
 // the Go backend (io_uring refused) it returns net.Listen's listener, wrapped
 // to apply WithFilter.
 func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Listener, error) {
-	var cfg listenConfig
-	for _, o := range opts {
-		o.applyListen(&cfg)
-	}
-	if err := checkCall(network, false); err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if cfg.packetFilter != nil {
-		return nil, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
+	cfg, err := listenOptions(network, address, false, opts)
+	if err != nil {
+		return nil, err
 	}
 	if e.backend == BackendGo {
 		return e.goListen(network, address, &cfg)
 	}
-	k, err := parseNetwork(network, false)
+	k, err := e.listenKind(network, address, false)
 	if err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if e.isClosing() {
-		return nil, listenError(network, address, errExecutorClosed{})
+		return nil, err
 	}
 	n := 1
 	if cfg.reusePort && !k.unix {
 		n = len(e.loops)
 	}
 	var fds []int
+	var bound unix.Sockaddr
 	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
 		family, sa, v6only, resolved, err := resolveStream(network, k, address)
@@ -105,39 +88,24 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 			return err
 		}
 		laddr = resolved
-		for i := 0; i < n; i++ {
-			fd, err := bindSocket(family, k, sa, v6only, cfg.reusePort)
-			if err != nil {
-				closeAll(fds)
-				return err
-			}
-			fds = append(fds, fd)
-			if i == 0 && n > 1 { // the others take the port the first got
-				if sa, err = unix.Getsockname(fd); err != nil {
-					closeAll(fds)
-					return os.NewSyscallError("getsockname", err)
-				}
-			}
-		}
-		return nil
+		fds, bound, err = bindSockets(family, k, sa, v6only, n, cfg.reusePort)
+		return err
 	})
 	if err != nil {
 		return nil, listenOpError(network, laddr, err)
 	}
-	ctx, stop := context.WithCancelCause(context.Background())
-	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, ctx: ctx, stop: stop, wake: make(chan struct{}, 1)}
+	ln := &Listener{e: e, net: network, filter: cfg.filter, keepAlive: cfg.keepAlive, w: newWaker()}
+	ln.dl.expire = ln.w.poke
 	for i, fd := range fds {
 		l := e.loop()
 		if n > 1 {
 			l = e.loops[i%len(e.loops)]
 		}
 		s := &lnSock{ln: ln, l: l, fd: newSysFD(l, fd)}
-		s.onCQE = s.onAccept
+		s.ms.init(l, s.fd, &ln.mu, &ln.w, prepAccept, s.handle)
 		ln.socks = append(ln.socks, s)
 	}
-	if sa, err := unix.Getsockname(fds[0]); err == nil {
-		ln.addr = netAddrOf(network, sa)
-	}
+	ln.addr = netAddrOf(network, bound)
 	if k.unix && !strings.HasPrefix(address, "@") {
 		ln.unlink = address
 	}
@@ -148,93 +116,37 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 	return ln, nil
 }
 
-// streamSockaddr resolves a stream listener's address.
-func streamSockaddr(network string, k netKind, address string) (int, unix.Sockaddr, bool, error) {
-	family, sa, v6only, _, err := resolveStream(network, k, address)
-	return family, sa, v6only, err
+// listenOptions is the opening Listen (packet false) and ListenPacket
+// share: the options, and the checks made before the backend is chosen.
+func listenOptions(network, address string, packet bool, opts []ListenOption) (listenConfig, error) {
+	var cfg listenConfig
+	for _, o := range opts {
+		o.applyListen(&cfg)
+	}
+	if err := checkCall(network, packet); err != nil {
+		return cfg, listenOpError(network, nil, err)
+	}
+	switch {
+	case packet && cfg.filter != nil:
+		return cfg, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	case !packet && cfg.packetFilter != nil:
+		return cfg, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
+	}
+	return cfg, nil
 }
 
-// resolveStream is streamSockaddr also returning the address as net names
-// it in a listen error past resolving.
-func resolveStream(network string, k netKind, address string) (int, unix.Sockaddr, bool, net.Addr, error) {
-	if k.unix {
-		return unix.AF_UNIX, &unix.SockaddrUnix{Name: address}, false, &net.UnixAddr{Name: address, Net: network}, nil
-	}
-	family, sa, v6only, ip, port, err := listenSockaddr(context.Background(), network, k, address)
+// listenKind is the rest of that opening on io_uring: the network's kind,
+// and a refusal once the executor is closing.
+func (e *Executor) listenKind(network, address string, packet bool) (netKind, error) {
+	k, err := parseNetwork(network, packet)
 	if err != nil {
-		return 0, nil, false, nil, err
+		return k, listenOpError(network, nil, err)
 	}
-	return family, sa, v6only, resolvedAddr(network, ip, port), nil
+	if e.isClosing() {
+		return k, listenError(network, address, errExecutorClosed{})
+	}
+	return k, nil
 }
-
-// bindSocket makes a socket bound to sa, listening if it is a stream one.
-// TCP listeners get SO_REUSEADDR, as with Go's net, and TCP_NODELAY, which
-// the connections they accept inherit.
-func bindSocket(family int, k netKind, sa unix.Sockaddr, v6only, reusePort bool) (int, error) {
-	fd, err := unix.Socket(family, k.sockType(), 0)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	fail := func(call string, err error) (int, error) {
-		unix.Close(fd)
-		return -1, os.NewSyscallError(call, err)
-	}
-	if family != unix.AF_UNIX {
-		if k.stream {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-		if reusePort {
-			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-		if family == unix.AF_INET6 {
-			if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(v6only)); err != nil {
-				return fail("setsockopt", err)
-			}
-		}
-	}
-	if err := unix.Bind(fd, sa); err != nil {
-		return fail("bind", err)
-	}
-	if k.stream {
-		if err := unix.Listen(fd, listenBacklog()); err != nil {
-			return fail("listen", err)
-		}
-	}
-	return fd, nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func closeAll(fds []int) {
-	for _, fd := range fds {
-		unix.Close(fd)
-	}
-}
-
-// listenBacklog is the kernel's somaxconn, as Go's net uses.
-var listenBacklog = sync.OnceValue(func() int {
-	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
-	if err != nil {
-		return 4096
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || n <= 0 {
-		return 4096
-	}
-	return min(n, 1<<16-1)
-})
 
 func listenError(network, address string, err error) error {
 	return listenOpError(network, stringAddr{network, address}, err)
@@ -269,13 +181,9 @@ func (ln *Listener) Accept() (net.Conn, error) {
 	var idle [64]*lnSock
 	for {
 		ln.mu.Lock()
-		if ln.closed {
-			byExec := ln.byExec
+		if err := ln.closedErr(); err != nil {
 			ln.mu.Unlock()
-			if byExec {
-				return nil, ln.opError(errExecutorClosed{})
-			}
-			return nil, ln.opError(net.ErrClosed)
+			return nil, ln.opError(err)
 		}
 		if ln.dl.passed() {
 			ln.mu.Unlock()
@@ -299,7 +207,7 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		}
 		n := 0
 		for _, s := range ln.socks {
-			if !s.armed && n < len(idle) {
+			if !s.ms.armed && n < len(idle) {
 				idle[n] = s
 				n++
 			}
@@ -307,28 +215,18 @@ func (ln *Listener) Accept() (net.Conn, error) {
 		if n > 0 {
 			ln.mu.Unlock()
 			for _, s := range idle[:n] {
-				if err := s.arm(); err != nil {
-					ln.mu.Lock()
-					byExec := ln.byExec
-					ln.mu.Unlock()
-					if byExec { // the executor's Close closed the socket
-						err = errExecutorClosed{}
-					}
+				if err := s.ms.arm(); err != nil {
 					return nil, ln.opError(err)
 				}
 			}
 			continue
 		}
-		ln.waiting = true
+		ln.w.sleepLocked()
 		ln.mu.Unlock()
 		for _, s := range ln.socks {
 			s.l.reapReady()
 		}
-		select {
-		case <-ln.wake:
-		case <-ln.ctx.Done():
-		case <-ln.dl.done():
-		}
+		ln.w.wait() // a connection or an error; Close; the deadline
 	}
 }
 
@@ -366,126 +264,69 @@ func (ln *Listener) admit(a accepted) *Conn {
 	return c
 }
 
-// arm starts the socket's multishot accept, first releasing the one that
-// ended. The caller holds amu.
-func (s *lnSock) arm() error {
-	ln := s.ln
-	ln.mu.Lock()
-	old := s.op
-	s.op = nil
-	ln.mu.Unlock()
-	if old != nil {
-		s.end(old)
-	}
-	ln.mu.Lock()
-	s.armed, s.capped = true, false
-	ln.mu.Unlock()
-	fd := s.fd.fd
-	err := s.l.startHeld(s.fd, func(sqe *ring.SQE, o *op) {
-		sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC)
-		o.onCQE = s.onCQE
-		s.cur = o
-	}, func(o *op) bool {
-		ln.mu.Lock()
-		defer ln.mu.Unlock()
-		if ln.closed {
-			return false
-		}
-		s.op = o
-		return true
-	})
-	if err != nil {
-		ln.mu.Lock()
-		s.armed = false
-		ln.mu.Unlock()
-		return netError(err)
-	}
-	return nil
-}
+func prepAccept(sqe *ring.SQE, fd int) { sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC) }
 
-// end waits for an accept's last CQE and releases it.
-func (s *lnSock) end(o *op) { s.l.endHeld(s.fd, o) }
-
-// onAccept handles each CQE of the multishot accept, with the loop locked.
-func (s *lnSock) onAccept(res int32, flags uint32) {
+// handle handles each CQE of the socket's accept, with the loop locked and
+// ln.mu held; full: the queue is as long as it may grow.
+func (s *lnSock) handle(res int32, _ uint32) (full bool) {
 	ln := s.ln
-	more := flags&ring.CQEFMore != 0
-	ln.mu.Lock()
-	if res >= 0 {
-		if ln.closed {
-			unix.Close(int(res))
-		} else {
-			ln.queue = append(ln.queue, accepted{int(res), s})
-			if more && !s.capped && len(ln.queue)-ln.qhead >= acceptQueueMax {
-				s.capped = true
-				s.l.cancelFromCQE(s.cur)
-			}
-		}
-	} else if !endedByCancel(res) {
+	switch {
+	case res >= 0 && s.fd.isClosing():
+		unix.Close(int(res))
+	case res >= 0:
+		ln.queue = append(ln.queue, accepted{int(res), s})
+		return len(ln.queue)-ln.qhead >= acceptQueueMax
+	case !endedByCancel(res):
 		ln.aerr = syscall.Errno(-res)
 	}
-	if !more {
-		s.armed = false
-	}
-	if ln.waiting {
-		ln.waiting = false
-		select {
-		case ln.wake <- struct{}{}:
-		default:
-		}
-	}
-	ln.mu.Unlock()
+	return false
 }
+
+// closedErr is nil while the listener is open, else what Accept reports
+// (see sysFD.closedErr).
+func (ln *Listener) closedErr() error { return ln.socks[0].fd.closedErr() }
 
 // Close stops listening: a blocked Accept returns net.ErrClosed, the
 // connections accepted but not yet returned are closed, and a Unix socket's
 // file is removed.
-func (ln *Listener) Close() error {
-	ln.mu.Lock()
-	if ln.closed {
-		byExec := ln.byExec
-		ln.mu.Unlock()
-		if byExec {
-			return nil
-		}
-		return ln.opErrorOp("close", net.ErrClosed)
-	}
-	ln.e.untrack(ln)
-	return ln.closeLocked()
-}
+func (ln *Listener) Close() error { return ln.close(fdOwner) }
 
 // closeByExecutor is the executor's Close of the listener: as Close, and
 // then Accept fails with ErrClosed.
-func (ln *Listener) closeByExecutor() {
-	ln.mu.Lock()
-	if ln.closed {
-		ln.mu.Unlock()
-		return
-	}
-	ln.byExec = true
-	ln.closeLocked()
-}
+func (ln *Listener) closeByExecutor() { ln.close(fdByExec) }
 
-// closeLocked closes the listener; ln.mu is held and is unlocked.
-func (ln *Listener) closeLocked() error {
-	ln.closed = true
+// close closes the listener by its owner (fdOwner) or the executor
+// (fdByExec): it marks every socket's descriptor closed (sysFD.markClosed),
+// under mu so that no accept queues a connection afterwards, then cancels
+// the accepts and releases them. A listener already closed by the executor
+// stays so, and its owner's Close returns nil.
+func (ln *Listener) close(by uint64) error {
+	ln.mu.Lock()
+	first, open := ln.socks[0].fd.markClosed(by)
+	if !open {
+		ln.mu.Unlock()
+		if by == fdOwner && !first {
+			return ln.opErrorOp("close", net.ErrClosed)
+		}
+		return nil
+	}
+	for _, s := range ln.socks[1:] {
+		s.fd.markClosed(by)
+	}
 	queued := ln.queue[ln.qhead:]
 	ln.queue, ln.qhead = nil, 0
 	for _, a := range queued {
 		unix.Close(a.fd)
 	}
-	ops := make([]*op, len(ln.socks))
-	for i, s := range ln.socks {
-		ops[i], s.op = s.op, nil
-	}
 	ln.mu.Unlock()
-	ln.stop(errClosedFD)
+	if by == fdOwner {
+		ln.e.untrack(ln)
+	}
+	ln.w.poke()
 	ln.dl.stop()
-	for i, s := range ln.socks {
-		s.fd.Close()
-		if ops[i] != nil {
-			s.end(ops[i])
-		}
+	for _, s := range ln.socks {
+		s.fd.dropOpen() // cancels its accept
+		s.ms.release()
 	}
 	if ln.unlink != "" {
 		unix.Unlink(ln.unlink)
@@ -498,11 +339,8 @@ func (ln *Listener) closeLocked() error {
 // os.ErrDeadlineExceeded (a net.Error whose Timeout is true) once t has
 // passed; the zero time removes the deadline.
 func (ln *Listener) SetDeadline(t time.Time) error {
-	ln.mu.Lock()
-	closed := ln.closed
-	ln.mu.Unlock()
-	if closed {
-		return ln.opErrorOp("set", net.ErrClosed)
+	if err := ln.closedErr(); err != nil {
+		return ln.opErrorOp("set", err)
 	}
 	ln.dl.set(t)
 	return nil

@@ -377,28 +377,27 @@ func (l *loop) closeDrainedLocked() {
 // closeFDs closes every descriptor still open on the loop (conns, listeners,
 // files the user did not close), so the executor's Close leaves none behind.
 func (l *loop) closeFDs() {
+	for _, f := range l.openFDs() {
+		f.closeByExecutor()
+	}
+}
+
+// openFDs returns the descriptors open on the loop now.
+func (l *loop) openFDs() []*sysFD {
 	l.fdMu.Lock()
+	defer l.fdMu.Unlock()
 	open := make([]*sysFD, 0, len(l.fds))
 	for f := range l.fds {
 		open = append(open, f)
 	}
-	l.fdMu.Unlock()
-	for _, f := range open {
-		f.closeByExecutor()
-	}
+	return open
 }
 
 // finish waits for the loop's goroutines and closes the ring. Every op must
 // have reached its terminal CQE (drained).
 func (l *loop) finish() error {
 	<-l.drained
-	l.fdMu.Lock()
-	left := make([]*sysFD, 0, len(l.fds))
-	for f := range l.fds {
-		left = append(left, f)
-	}
-	l.fdMu.Unlock()
-	for _, f := range left {
+	for _, f := range l.openFDs() {
 		f.forceClose()
 	}
 	l.pollFile.Close() // wakes the poller, which sees drained and returns

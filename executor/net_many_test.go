@@ -242,9 +242,9 @@ func TestNetUnreadConnsCannotStarveThePool(t *testing.T) {
 	// cancellation lands.
 	most := 0
 	for _, s := range servers {
-		s.mu.Lock()
-		most = max(most, len(s.rq)-s.rqHead)
-		s.mu.Unlock()
+		s.rq.mu.Lock()
+		most = max(most, len(s.rq.bufs)-s.rq.head)
+		s.rq.mu.Unlock()
 	}
 	t.Logf("most buffers held by one connection: %d (cap %d)", most, connMaxQueued)
 	if most > connMaxQueued+32 {

@@ -56,11 +56,11 @@ func (o *op) inFlight() bool { return o.state == opLive || o.state == opCancelli
 // udIgnore tags CQEs nobody waits for (cancel requests, linked timeouts).
 const udIgnore = 0
 
-// wait blocks until the op's terminal CQE. If ctx is done, or cancel is
-// closed, first it asks the kernel to cancel the op. It reports whether it
-// asked for cancellation; the result (res) says whether the op completed
-// anyway.
-func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
+// wait blocks until the op's terminal CQE. If ctx is done, first it asks
+// the kernel to cancel the op. It reports whether it asked for
+// cancellation; the result (res) says whether the op completed anyway.
+// (Deadlines do not come here: they cancel the op through its opSlot.)
+func (o *op) wait(ctx context.Context) (asked bool) {
 	l := o.l
 	l.reapReady()
 	select {
@@ -72,7 +72,7 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
-	if ctxDone == nil && cancel == nil {
+	if ctxDone == nil {
 		// Nothing but the kernel can end this wait. Close of the executor
 		// cancels every op in flight, so it ends too.
 		<-o.done
@@ -82,7 +82,6 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 	case <-o.done:
 		return false
 	case <-ctxDone:
-	case <-cancel:
 	}
 	l.cancel(o)
 	<-o.done
@@ -93,7 +92,7 @@ func (o *op) wait(ctx context.Context, cancel <-chan struct{}) (asked bool) {
 // the error the caller sees (outcome.err): prep fills in the SQE. If ctx has
 // a deadline, the kernel enforces it too, with a LINK_TIMEOUT.
 func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
-	out, err := l.exec(ctx, nil, nil, nil, prep)
+	out, err := l.exec(ctx, nil, nil, prep)
 	if err != nil {
 		return 0, err
 	}
@@ -104,13 +103,14 @@ func (l *loop) do(ctx context.Context, prep func(*ring.SQE, *op)) (int, error) {
 // layer (timers, files, net, splice) goes through it. With f, it holds a
 // reference on the descriptor for the op's whole life, and an op that starts
 // while f begins to close is cancelled like those already in flight on f.
-// If ctx has a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx and
-// cancel cut the wait short by cancelling the op, and exec still waits for
-// its terminal CQE before releasing its slot. prep fills in the SQE (f's
+// If ctx has a deadline, a LINK_TIMEOUT enforces it in the kernel. ctx cuts
+// the wait short by cancelling the op, and exec still waits for its
+// terminal CQE before releasing its slot. prep fills in the SQE (f's
 // descriptor is f.fd). With slot, the op is on view to whoever cancels
-// through the slot (net deadlines). The error is only for an op that could
-// not start.
-func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot *opSlot, prep func(*ring.SQE, *op)) (outcome, error) {
+// through the slot: a net deadline passing, and the owner's Close (for an
+// op whose SQE names another descriptor, as a SPLICE into a pipe does). The
+// error is only for an op that could not start.
+func (l *loop) exec(ctx context.Context, f *sysFD, slot *opSlot, prep func(*ring.SQE, *op)) (outcome, error) {
 	if f != nil {
 		if err := f.acquire(); err != nil {
 			return outcome{}, err
@@ -125,27 +125,27 @@ func (l *loop) exec(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot 
 	if err != nil {
 		return outcome{}, err
 	}
-	if f != nil && f.isClosing() {
-		l.cancel(o)
-	}
+	// The slot holds o before closing and the deadline are looked at: a
+	// Close or a deadline that cancels through the slot either finds o there
+	// or has already set what is looked at here.
 	if slot != nil {
 		slot.set(o)
-		if slot.passed != nil && slot.passed() {
-			slot.cancel(l)
-		}
 	}
-	return l.await(o, ctx, cancel, slot, spec.linked), nil
+	switch {
+	case f != nil && f.isClosing():
+		l.cancel(o)
+	case slot != nil && slot.passed != nil && slot.passed():
+		slot.cancel(l)
+	}
+	return l.await(o, ctx, slot, spec.linked), nil
 }
 
-// await waits for o's terminal CQE (cut short by ctx or cancel), releases
-// it, and says how it ended.
-func (l *loop) await(o *op, ctx context.Context, cancel <-chan struct{}, slot *opSlot, linked bool) outcome {
-	asked := o.wait(ctx, cancel)
+// await waits for o's terminal CQE (cut short by ctx, or cancelled through
+// slot), releases it, and says how it ended.
+func (l *loop) await(o *op, ctx context.Context, slot *opSlot, linked bool) outcome {
+	asked := o.wait(ctx)
 	out := outcome{res: o.res, linked: linked}
-	switch {
-	case asked && cancel != nil && (ctx == nil || ctx.Err() == nil):
-		out.stop = stopDeadline
-	case asked:
+	if asked {
 		out.stop = stopCtx
 	}
 	if slot != nil && slot.clear() {
@@ -156,8 +156,11 @@ func (l *loop) await(o *op, ctx context.Context, cancel <-chan struct{}, slot *o
 }
 
 // opSlot holds the operation a call has in flight, so that a deadline
-// passing can cancel it. Without it, every wait would select on the
-// deadline's channel too, which costs more than the send it waits for.
+// passing can cancel it: the one way a net deadline (Conn, PacketConn,
+// rawConn, splice) cuts an op short. Without it, every wait would select on
+// a deadline's channel too, which costs more than the send it waits for.
+// The owner's Close cancels through it as well (cancelCause then names the
+// close, which it checks first).
 type opSlot struct {
 	mu     sync.Mutex
 	o      *op
@@ -217,7 +220,7 @@ func (l *loop) startHeld(f *sysFD, prep func(*ring.SQE, *op), keep func(*op) boo
 // endHeld waits for an op from startHeld to post its last CQE (it ended, or
 // was cancelled), then releases its slot and its reference on f.
 func (l *loop) endHeld(f *sysFD, o *op) {
-	o.wait(context.Background(), nil)
+	o.wait(context.Background())
 	l.release(o)
 	f.releaseRef()
 }

@@ -138,9 +138,9 @@ func (errExecutorClosed) Is(target error) bool { return target == net.ErrClosed 
 // returns its count or the error its caller sees; an op interrupted without
 // anyone asking is issued again. It is exec plus outcome.result: the one
 // call every layer's blocking operation makes.
-func (l *loop) run(ctx context.Context, f *sysFD, cancel <-chan struct{}, slot *opSlot, prep func(*ring.SQE, *op)) (int, error) {
+func (l *loop) run(ctx context.Context, f *sysFD, slot *opSlot, prep func(*ring.SQE, *op)) (int, error) {
 	for {
-		out, err := l.exec(ctx, f, cancel, slot, prep)
+		out, err := l.exec(ctx, f, slot, prep)
 		if err != nil {
 			return 0, err
 		}

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -24,19 +23,16 @@ type PacketConn struct {
 	fd     *sysFD
 	net    string
 	family int
-	ctx    context.Context         // done once Close begins
-	stop   context.CancelCauseFunc // with errClosedFD
 	laddr  net.Addr
 	raddr  net.Addr // the peer of a connected socket (Dial), else nil
 
 	rmu, wmu sync.Mutex
 	rdl, wdl deadline
+	rop, wop opSlot  // the RECVMSG and the SENDMSG in flight, for deadlines to cancel
 	rx, tx   *msgBuf // the message headers of the read and the write in flight
 
 	filter  func(netip.AddrPort, []byte) Verdict
 	dropped atomic.Uint64
-
-	closed atomic.Bool
 }
 
 // msgBuf holds a msghdr, its iovec and its address on the heap, where the
@@ -64,27 +60,19 @@ func (m *msgBuf) prepare(p []byte, namelen uint32) {
 // (io_uring refused) it returns net.ListenPacket's connection, wrapped to
 // apply WithPacketFilter.
 func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (net.PacketConn, error) {
-	var cfg listenConfig
-	for _, o := range opts {
-		o.applyListen(&cfg)
-	}
-	if err := checkCall(network, true); err != nil {
-		return nil, listenOpError(network, nil, err)
-	}
-	if cfg.filter != nil {
-		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
+	cfg, err := listenOptions(network, address, true, opts)
+	if err != nil {
+		return nil, err
 	}
 	if e.backend == BackendGo {
 		return e.goListenPacket(network, address, &cfg)
 	}
-	k, err := parseNetwork(network, true)
+	k, err := e.listenKind(network, address, true)
 	if err != nil {
-		return nil, listenOpError(network, nil, err)
+		return nil, err
 	}
-	if e.isClosing() {
-		return nil, listenError(network, address, errExecutorClosed{})
-	}
-	var fd, family int
+	var fds []int
+	var family int
 	var laddr net.Addr // as resolved, for an error past resolving
 	err = inNamespace(cfg.namespace, func() error {
 		var sa unix.Sockaddr
@@ -96,21 +84,23 @@ func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (
 			return err
 		}
 		laddr = resolvedAddr(network, ip, port)
-		fd, err = bindSocket(family, k, sa, v6only, cfg.reusePort)
+		fds, _, err = bindSockets(family, k, sa, v6only, 1, cfg.reusePort)
 		return err
 	})
 	if err != nil {
 		return nil, listenOpError(network, laddr, err)
 	}
-	return e.newPacketConn(fd, network, family, cfg.packetFilter), nil
+	return e.newPacketConn(fds[0], network, family, cfg.packetFilter), nil
 }
 
 // newPacketConn makes a PacketConn of a UDP socket.
 func (e *Executor) newPacketConn(fd int, network string, family int, filter func(netip.AddrPort, []byte) Verdict) *PacketConn {
 	l := e.loop()
-	ctx, stop := context.WithCancelCause(context.Background())
-	pc := &PacketConn{l: l, fd: newSysFD(l, fd), net: network, family: family, ctx: ctx, stop: stop,
+	pc := &PacketConn{l: l, fd: newSysFD(l, fd), net: network, family: family,
 		rx: new(msgBuf), tx: new(msgBuf), filter: filter}
+	pc.rdl.expire = func() { pc.rop.cancel(l) }
+	pc.wdl.expire = func() { pc.wop.cancel(l) }
+	pc.rop.passed, pc.wop.passed = pc.rdl.passed, pc.wdl.passed
 	if sa, err := unix.Getsockname(fd); err == nil {
 		pc.laddr = netAddrOf(network, sa)
 	}
@@ -137,16 +127,15 @@ func (pc *PacketConn) ReadFromUDPAddrPort(p []byte) (int, netip.AddrPort, error)
 	defer pc.rmu.Unlock()
 	m := pc.rx
 	for {
-		if pc.closed.Load() {
-			return 0, netip.AddrPort{}, pc.opError("read", nil, net.ErrClosed)
+		if err := pc.fd.closedErr(); err != nil {
+			return 0, netip.AddrPort{}, pc.opError("read", nil, err)
 		}
 		if pc.rdl.passed() {
 			return 0, netip.AddrPort{}, pc.opError("read", nil, os.ErrDeadlineExceeded)
 		}
 		m.name.any = unix.RawSockaddrAny{}
 		m.prepare(p, unix.SizeofSockaddrAny)
-		n, err := runOn(pc.l, pc.fd, pc.ctx, pc.rdl.done(),
-			func(sqe *ring.SQE, fd int) { sqe.PrepRecvmsg(fd, &m.hdr, 0) })
+		n, err := runFD(pc.l, pc.fd, &pc.rop, func(sqe *ring.SQE, fd int) { sqe.PrepRecvmsg(fd, &m.hdr, 0) })
 		m.iov.Base = nil
 		if err != nil {
 			return 0, netip.AddrPort{}, pc.opError("read", nil, syscallErr("read", err))
@@ -182,8 +171,8 @@ func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, erro
 	pc.wmu.Lock()
 	defer pc.wmu.Unlock()
 	addr := net.UDPAddrFromAddrPort(to)
-	if pc.closed.Load() {
-		return 0, pc.opError("write", addr, net.ErrClosed)
+	if err := pc.fd.closedErr(); err != nil {
+		return 0, pc.opError("write", addr, err)
 	}
 	if pc.wdl.passed() {
 		return 0, pc.opError("write", addr, os.ErrDeadlineExceeded)
@@ -200,8 +189,7 @@ func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, erro
 	m := pc.tx
 	m.name.set(sockaddrOf(netip.AddrPortFrom(ip, to.Port())))
 	m.prepare(p, m.name.len)
-	n, err := runOn(pc.l, pc.fd, pc.ctx, pc.wdl.done(),
-		func(sqe *ring.SQE, fd int) { sqe.PrepSendmsg(fd, &m.hdr, unix.MSG_NOSIGNAL) })
+	n, err := runFD(pc.l, pc.fd, &pc.wop, func(sqe *ring.SQE, fd int) { sqe.PrepSendmsg(fd, &m.hdr, unix.MSG_NOSIGNAL) })
 	m.iov.Base = nil
 	if err != nil {
 		return 0, pc.opError("write", addr, syscallErr("write", err))
@@ -211,13 +199,11 @@ func (pc *PacketConn) WriteToUDPAddrPort(p []byte, to netip.AddrPort) (int, erro
 
 // Close closes the socket: blocked and later calls fail with net.ErrClosed.
 func (pc *PacketConn) Close() error {
-	if pc.closed.Swap(true) {
+	if !pc.fd.Close() { // cancels the calls in flight
 		return pc.opError("close", nil, net.ErrClosed)
 	}
-	pc.stop(errClosedFD)
 	pc.rdl.stop()
 	pc.wdl.stop()
-	pc.fd.Close()
 	return nil
 }
 
@@ -226,8 +212,8 @@ func (pc *PacketConn) LocalAddr() net.Addr { return pc.laddr }
 
 // SetDeadline sets the read and write deadlines, with net.Conn's semantics.
 func (pc *PacketConn) SetDeadline(t time.Time) error {
-	if pc.closed.Load() {
-		return pc.opError("set", nil, net.ErrClosed)
+	if err := pc.fd.closedErr(); err != nil {
+		return pc.opError("set", nil, err)
 	}
 	pc.rdl.set(t)
 	pc.wdl.set(t)
@@ -236,8 +222,8 @@ func (pc *PacketConn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the deadline for ReadFrom.
 func (pc *PacketConn) SetReadDeadline(t time.Time) error {
-	if pc.closed.Load() {
-		return pc.opError("set", nil, net.ErrClosed)
+	if err := pc.fd.closedErr(); err != nil {
+		return pc.opError("set", nil, err)
 	}
 	pc.rdl.set(t)
 	return nil
@@ -245,8 +231,8 @@ func (pc *PacketConn) SetReadDeadline(t time.Time) error {
 
 // SetWriteDeadline sets the deadline for WriteTo.
 func (pc *PacketConn) SetWriteDeadline(t time.Time) error {
-	if pc.closed.Load() {
-		return pc.opError("set", nil, net.ErrClosed)
+	if err := pc.fd.closedErr(); err != nil {
+		return pc.opError("set", nil, err)
 	}
 	pc.wdl.set(t)
 	return nil

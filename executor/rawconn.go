@@ -1,8 +1,8 @@
 package executor
 
 import (
-	"context"
 	"os"
+	"sync"
 	"syscall"
 
 	"github.com/kasync-go/kasync/ring"
@@ -20,8 +20,9 @@ import (
 type rawConn struct {
 	l        *loop
 	fd       *sysFD
-	ctx      context.Context // done once Close begins
+	rmu, wmu *sync.Mutex // the connection's: one reader, one writer, as net's RawConn
 	rdl, wdl *deadline
+	rop, wop *opSlot // where the deadlines cancel the POLL
 	opError  func(op string, err error) error
 }
 
@@ -35,14 +36,18 @@ func (rc *rawConn) Control(f func(fd uintptr)) error {
 }
 
 func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
-	return rc.await("raw-read", rc.rdl, unix.POLLIN, f)
+	rc.rmu.Lock()
+	defer rc.rmu.Unlock()
+	return rc.await("raw-read", rc.rdl, rc.rop, unix.POLLIN, f)
 }
 
 func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
-	return rc.await("raw-write", rc.wdl, unix.POLLOUT, f)
+	rc.wmu.Lock()
+	defer rc.wmu.Unlock()
+	return rc.await("raw-write", rc.wdl, rc.wop, unix.POLLOUT, f)
 }
 
-func (rc *rawConn) await(name string, dl *deadline, events uint32, f func(uintptr) bool) error {
+func (rc *rawConn) await(name string, dl *deadline, slot *opSlot, events uint32, f func(uintptr) bool) error {
 	for {
 		done := false
 		if err := rc.Control(func(fd uintptr) { done = f(fd) }); err != nil || done {
@@ -51,8 +56,7 @@ func (rc *rawConn) await(name string, dl *deadline, events uint32, f func(uintpt
 		if dl.passed() {
 			return rc.opError(name, os.ErrDeadlineExceeded)
 		}
-		if _, err := runOn(rc.l, rc.fd, rc.ctx, dl.done(),
-			func(sqe *ring.SQE, fd int) { sqe.PrepPollAdd(fd, events) }); err != nil {
+		if _, err := runFD(rc.l, rc.fd, slot, func(sqe *ring.SQE, fd int) { sqe.PrepPollAdd(fd, events) }); err != nil {
 			return rc.opError(name, syscallErr("poll", err))
 		}
 	}
@@ -61,13 +65,14 @@ func (rc *rawConn) await(name string, dl *deadline, events uint32, f func(uintpt
 // SyscallConn returns the socket as a syscall.RawConn, like
 // net.TCPConn.SyscallConn: Control, for socket options, is what it is for.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
-	return &rawConn{l: c.l, fd: c.fd, ctx: c.ctx, rdl: &c.rdl, wdl: &c.wdl, opError: c.opError}, nil
+	return &rawConn{l: c.l, fd: c.fd, rmu: &c.rmu, wmu: &c.wmu, rdl: &c.rdl, wdl: &c.wdl, rop: &c.rop, wop: &c.wop,
+		opError: c.opError}, nil
 }
 
 // SyscallConn returns the socket as a syscall.RawConn, like
 // net.UDPConn.SyscallConn.
 func (pc *PacketConn) SyscallConn() (syscall.RawConn, error) {
-	return &rawConn{l: pc.l, fd: pc.fd, ctx: pc.ctx, rdl: &pc.rdl, wdl: &pc.wdl,
+	return &rawConn{l: pc.l, fd: pc.fd, rmu: &pc.rmu, wmu: &pc.wmu, rdl: &pc.rdl, wdl: &pc.wdl, rop: &pc.rop, wop: &pc.wop,
 		opError: func(op string, err error) error { return pc.opError(op, nil, err) }}, nil
 }
 

@@ -106,7 +106,7 @@ func (r connReader) Read(p []byte) (int, error) { return r.c.read(p) }
 // receive is stopped first and what it had queued is written out, so the
 // bytes keep their order.
 func spliceConns(dst, src *Conn, limit int64) (int64, error) {
-	src.stopReceiving()
+	src.rq.stop()
 	var written int64
 	buf := make([]byte, netBufSize)
 	for limit < 0 || written < limit {
@@ -114,13 +114,7 @@ func spliceConns(dst, src *Conn, limit int64) (int64, error) {
 		if limit >= 0 {
 			want = int(min(int64(want), limit-written))
 		}
-		src.mu.Lock()
-		n := 0
-		if src.rqHead < len(src.rq) {
-			n = src.takeLocked(buf[:want])
-		}
-		eof, rerr := src.eof, src.rerr
-		src.mu.Unlock()
+		n, eof, rerr := src.rq.take(buf[:want])
 		if n == 0 {
 			if eof {
 				return written, nil
@@ -163,19 +157,6 @@ func remaining(limit, done int64) int64 {
 	return limit - done
 }
 
-// stopReceiving cancels the multishot receive and waits for its end; the
-// caller holds rmu. The next Read arms a new one.
-func (c *Conn) stopReceiving() {
-	c.mu.Lock()
-	o := c.recvOp
-	c.recvOp = nil
-	c.mu.Unlock()
-	if o != nil {
-		c.l.cancel(o)
-		c.endRecv(o)
-	}
-}
-
 // spliceFile splices between c and a regular file: from it if fromFile,
 // else into it. handled is false if f is no regular file or the kernel
 // refused at once: the caller copies instead.
@@ -185,11 +166,8 @@ func (c *Conn) spliceFile(f syscall.Conn, limit int64, fromFile bool) (n int64, 
 		return 0, false, nil
 	}
 	if !fromFile {
-		c.stopReceiving()
-		c.mu.Lock()
-		queued := c.rqHead < len(c.rq) || c.eof || c.rerr != 0
-		c.mu.Unlock()
-		if queued { // data already received goes first: copy
+		c.rq.stop()
+		if c.rq.pending() { // data already received goes first: copy
 			return 0, false, nil
 		}
 	}
@@ -233,17 +211,17 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 	var n int
 	var err error
 	if c := e.conn; c != nil {
-		dl := &c.wdl
+		dl, slot := &c.wdl, &c.wop
 		if e.read {
-			dl = &c.rdl
+			dl, slot = &c.rdl, &c.rop
 		}
 		if dl.passed() {
 			return 0, 0, os.ErrDeadlineExceeded
 		}
-		n, err = runOn(l, c.fd, c.ctx, dl.done(), prep)
+		n, err = c.run(slot, prep)
 	} else {
 		fd := e.fd
-		n, err = l.run(context.Background(), nil, nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
+		n, err = l.run(context.Background(), nil, nil, func(sqe *ring.SQE, _ *op) { prep(sqe, fd) })
 	}
 	errno, _ := err.(syscall.Errno)
 	return n, errno, netError(syscallErr("splice", err))
