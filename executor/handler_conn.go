@@ -181,6 +181,36 @@ func (c *HConn) Do(f func(c *HConn)) error {
 	return nil
 }
 
+// markDirty schedules c's state to be turned into SQEs this turn.
+func (l *hloop) markDirty(c *HConn) {
+	if c.st&hsDirty == 0 {
+		c.st |= hsDirty
+		l.dirty = append(l.dirty, c)
+	}
+}
+
+// closeConn begins closing c: soft sends the queued output first (within
+// the linger time), hard drops it. A soft close can be made hard.
+func (l *hloop) closeConn(c *HConn, err error, hard bool) {
+	if c.st&hsDone != 0 {
+		return
+	}
+	if c.st&hsClosing == 0 {
+		c.st |= hsClosing
+		c.err = err
+		c.closed.Store(true)
+		if !hard && c.pendingOut() > 0 && c.st&hsLinger == 0 {
+			c.st |= hsLinger
+			c.lingerAt = time.Now().Add(l.cfg.linger)
+			l.linger = append(l.linger, c)
+		}
+	}
+	if hard {
+		c.st |= hsHard
+	}
+	l.markDirty(c)
+}
+
 // onRecv handles the multishot receive's completions.
 func (c *HConn) onRecv(res int32, flags uint32) {
 	l := c.l
@@ -325,4 +355,109 @@ func (c *HConn) onSend(res int32, flags uint32) {
 		c.st &^= hsPaused
 	}
 	l.markDirty(c)
+}
+
+// reconcile prepares the SQEs c's state calls for (at most three).
+func (l *hloop) reconcile(c *HConn) {
+	if c.st&hsDone != 0 {
+		return
+	}
+	if c.st&hsClosing != 0 {
+		if c.recvOp != nil && c.st&hsRecvCancel == 0 {
+			c.st |= hsRecvCancel
+			l.cancelOp(c.recvOp)
+		}
+		if c.st&hsHard != 0 {
+			c.out = c.out[:0]
+			if c.sendOp != nil && c.st&hsSendCancel == 0 {
+				c.st |= hsSendCancel
+				l.cancelOp(c.sendOp)
+			}
+		} else if c.sendOp == nil && c.pendingOut() > 0 {
+			l.startSend(c)
+		}
+		if c.recvOp == nil && c.sendOp == nil && (c.st&hsHard != 0 || c.pendingOut() == 0) {
+			l.finishConn(c, true)
+		}
+		return
+	}
+	if c.st&(hsRedeliver|hsPaused) == hsRedeliver {
+		c.deliver() // input kept while paused; may pause or close c again
+		if c.st&hsClosing != 0 {
+			l.markDirty(c)
+			return
+		}
+	}
+	if c.eofDelivered() { // the FIN came while input was kept
+		l.markDirty(c)
+		return
+	}
+	if c.st&hsPaused != 0 {
+		if c.recvOp != nil && c.st&hsRecvCancel == 0 {
+			c.st |= hsRecvCancel
+			l.cancelOp(c.recvOp)
+		}
+	} else if c.recvOp == nil && c.st&hsNoRecv == 0 {
+		s := l.sqe()
+		s.PrepRecvMultishot(int(c.fd), 0, l.br.Group())
+		if l.mode == RecvBundle {
+			s.IoPrio |= ring.RecvSendBundle
+		}
+		if c.fixed {
+			s.Flags |= ring.SQEFixedFile
+		}
+		c.recvOp = l.newOp(s, c.recvCB)
+	}
+	if c.sendOp == nil && c.pendingOut() > 0 {
+		l.startSend(c)
+	}
+	c.queued.Store(int64(c.pendingOut()))
+}
+
+// startSend sends what is left of the buffer in flight or, once that is
+// done, everything Written since: one SEND (or SEND_ZC) per call.
+func (l *hloop) startSend(c *HConn) {
+	if c.sendOff >= len(c.sending) {
+		c.sending, c.out = c.out, c.sending[:0]
+		c.sendOff = 0
+	}
+	buf := c.sending[c.sendOff:]
+	s := l.sqe()
+	if l.zc > 0 && len(buf) >= l.zc {
+		s.PrepSendZC(int(c.fd), buf, unix.MSG_NOSIGNAL, 0)
+		l.st.zcSends++
+	} else {
+		s.PrepSend(int(c.fd), buf, unix.MSG_NOSIGNAL)
+	}
+	if c.fixed {
+		s.Flags |= ring.SQEFixedFile
+	}
+	c.sendOp = l.newOp(s, c.sendCB)
+	l.st.sends++
+}
+
+// finishConn ends a closing connection whose operations have all ended:
+// OnClose, then the descriptor is closed (through the ring if it works).
+func (l *hloop) finishConn(c *HConn, viaRing bool) {
+	c.st |= hsDone
+	c.closed.Store(true)
+	last := len(l.conns) - 1
+	l.conns[c.idx] = l.conns[last]
+	l.conns[c.idx].idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	c.out, c.sending, c.pend = nil, nil, nil
+	c.queued.Store(0)
+	l.callClose(c)
+	if viaRing {
+		s := l.sqe()
+		if c.fixed {
+			s.PrepCloseDirect(uint32(c.fd))
+		} else {
+			s.PrepClose(int(c.fd))
+		}
+		l.newOp(s, l.closeCB)
+	} else if !c.fixed && c.g == nil {
+		unix.Close(int(c.fd))
+	}
 }
