@@ -11,6 +11,25 @@ import (
 // Accepting connections: the loop's multishot accept, its errors and
 // retry, the Unix hand-off between loops, and a new connection's start.
 
+// flushAccept keeps the accept armed, or, once the loop stops accepting,
+// cancels it and closes the listening socket.
+func (l *hloop) flushAccept() {
+	if !l.stopping && !l.noAccept {
+		if l.acceptOp == nil && l.lnfd >= 0 && !l.acceptErr {
+			l.armAccept()
+		}
+		return
+	}
+	if l.acceptOp != nil && !l.acceptCancel {
+		l.acceptCancel = true
+		l.cancelOp(l.acceptOp)
+	}
+	if l.acceptOp == nil && l.lnfd >= 0 {
+		unix.Close(l.lnfd) // connections still in its backlog are refused
+		l.lnfd = -1
+	}
+}
+
 func (l *hloop) armAccept() {
 	s := l.sqe()
 	if l.cfg.direct {
@@ -27,7 +46,7 @@ func (l *hloop) onAccept(res int32, flags uint32) {
 		l.acceptOp = nil
 	}
 	if res < 0 {
-		if res == -int32(syscall.ECANCELED) || l.stopping {
+		if endedByCancel(res) || l.stopping {
 			return
 		}
 		// Out of descriptors or memory: retry soon, and say so now and then.
@@ -66,10 +85,7 @@ func (l *hloop) closeLater(fd int32) {
 }
 
 func (l *hloop) newConn(fd int32, fixed bool) {
-	c := &HConn{l: l, fd: fd, fixed: fixed, idx: len(l.conns)}
+	c := &HConn{fd: fd, fixed: fixed}
 	c.recvCB, c.sendCB = c.onRecv, c.onSend
-	l.conns = append(l.conns, c)
-	l.st.accepted++
-	l.markDirty(c) // arms the receive
-	l.callOpen(c)
+	l.addConn(c)
 }

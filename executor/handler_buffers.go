@@ -100,8 +100,8 @@ func (l *hloop) setupBuffers() error {
 	return nil
 }
 
-// received hands the res bytes a receive CQE names to the handler and
-// recycles the buffers.
+// received hands the res bytes a receive CQE names to the connection
+// (recvd) and recycles the buffers.
 func (l *hloop) received(c *HConn, res int32, flags uint32) {
 	if flags&ring.CQEFBuffer == 0 {
 		return
@@ -110,7 +110,7 @@ func (l *hloop) received(c *HConn, res int32, flags uint32) {
 	switch l.mode {
 	case RecvIncremental:
 		off := l.incOff[bid]
-		c.feed(l.br.Buf(bid)[off : off+res])
+		c.recvd(l.br.Buf(bid)[off : off+res])
 		if flags&ring.CQEFBufMore != 0 {
 			l.incOff[bid] = off + res
 		} else {
@@ -121,7 +121,7 @@ func (l *hloop) received(c *HConn, res int32, flags uint32) {
 		n := int(res)
 		for n > 0 {
 			run := min(n, (l.bufCount-int(bid))*l.bufSize) // up to the end of the memory
-			c.feed(unsafe.Slice((*byte)(unsafe.Add(l.bufMem, int(bid)*l.bufSize)), run))
+			c.recvd(unsafe.Slice((*byte)(unsafe.Add(l.bufMem, int(bid)*l.bufSize)), run))
 			for k := (run + l.bufSize - 1) / l.bufSize; k > 0; k-- {
 				l.recycle(bid)
 				bid = (bid + 1) & uint16(l.bufCount-1)
@@ -129,7 +129,7 @@ func (l *hloop) received(c *HConn, res int32, flags uint32) {
 			n -= run
 		}
 	default:
-		c.feed(l.br.Buf(bid)[:res])
+		c.recvd(l.br.Buf(bid)[:res])
 		l.recycle(bid)
 	}
 }

@@ -36,7 +36,7 @@ func (l *hloop) recoverConn(c *HConn) {
 		return
 	}
 	p := &HandlerPanic{Value: v, Stack: debug.Stack()}
-	l.st.panics++
+	l.st[ctrPanics]++
 	func() {
 		defer func() { recover() }() // a panicking reporter is not our loop's end
 		l.cfg.onPanic(c, p)

@@ -32,6 +32,7 @@ type hloop struct {
 	h   Handler
 	cfg *serveConfig
 	r   *ring.Ring
+	io  connIO // the connections' I/O: uringIO, or goIO on the Go backend
 
 	table opTable
 	cqes  [256]ring.CQE
@@ -126,6 +127,7 @@ func newHLoop(s *Server, id, lnfd int) (*hloop, error) {
 		return nil, os.NewSyscallError("eventfd", err)
 	}
 	l := &hloop{s: s, id: id, h: s.h, cfg: &s.cfg, lnfd: lnfd, efd: efd, exited: make(chan struct{})}
+	l.io = uringIO{l}
 	l.acceptCB = l.onAccept
 	l.wakeCB = l.onWake
 	l.closeCB = l.onClosed
@@ -159,14 +161,9 @@ const keepPSlice = time.Millisecond
 
 // turn runs one loop turn; false once the loop has stopped.
 func (l *hloop) turn() bool {
-	if l.notified.Load() {
-		l.drainInbox()
-	}
-	if l.timersActive() {
-		l.runTimers(time.Now())
-	}
+	l.beginTurn()
 	l.flush()
-	if l.stopping && l.table.live == 0 && len(l.conns) == 0 {
+	if l.over() {
 		return false
 	}
 	var err error
@@ -179,8 +176,8 @@ func (l *hloop) turn() bool {
 	} else {
 		_, err = l.r.SubmitAndWait(1)
 	}
-	l.st.turns++
-	if l.cfg.keepP && (err == syscall.ETIME || l.st.turns%64 == 0) {
+	l.st[ctrTurns]++
+	if l.cfg.keepP && (err == syscall.ETIME || l.st[ctrTurns]%64 == 0) {
 		// A loop that keeps its P lends it out now and then, so other
 		// goroutines (timers, signals, the GC) need not wait for the
 		// scheduler to preempt a thread that is mostly in the kernel.
@@ -194,6 +191,23 @@ func (l *hloop) turn() bool {
 	return true
 }
 
+// beginTurn starts a turn of either backend's loop: the work other
+// goroutines posted, then the timers that are due.
+func (l *hloop) beginTurn() {
+	if l.notified.Load() {
+		l.drainInbox()
+	}
+	if l.timersActive() {
+		l.runTimers(time.Now())
+	}
+}
+
+// over reports whether a stopping loop is done: no connection left and
+// nothing in flight.
+func (l *hloop) over() bool {
+	return l.stopping && l.table.live == 0 && len(l.conns) == 0
+}
+
 // fail gives up after the ring broke (a bug or a kernel refusal): every
 // connection is closed with the error, and the ring's Close cancels what
 // is in flight.
@@ -203,12 +217,14 @@ func (l *hloop) fail(err error) {
 	for len(l.conns) > 0 {
 		c := l.conns[len(l.conns)-1]
 		c.err = l.failed
-		l.finishConn(c, false)
+		l.finishConn(c) // closes directly: l.failed is set
 	}
 }
 
-// teardown releases the loop's resources on its thread.
-func (l *hloop) teardown() {
+// closeInbox ends the inbox, for either backend: nothing more is posted,
+// and what is left in it is dropped (adopted connections closed, Stats
+// callers released).
+func (l *hloop) closeInbox() {
 	l.mu.Lock()
 	l.stopReq = true
 	l.efdClosed = true
@@ -218,13 +234,20 @@ func (l *hloop) teardown() {
 	l.publish()
 	l.pub.conns.Store(0)
 	for _, m := range inbox {
-		switch m.kind {
-		case hmsgAdopt:
-			unix.Close(m.fd)
-		case hmsgStats:
+		switch {
+		case m.kind == hmsgStats:
 			close(m.ch)
+		case m.kind == hmsgAdopt && m.nc != nil:
+			m.nc.Close()
+		case m.kind == hmsgAdopt:
+			unix.Close(m.fd)
 		}
 	}
+}
+
+// teardown releases the loop's resources on its thread.
+func (l *hloop) teardown() {
+	l.closeInbox()
 	if l.lnfd >= 0 {
 		unix.Close(l.lnfd)
 	}
@@ -371,49 +394,17 @@ func (l *hloop) flush() {
 	if !l.sqeSpace(4) {
 		return
 	}
-	if l.stopping || l.noAccept {
-		if l.acceptOp != nil && !l.acceptCancel {
-			l.acceptCancel = true
-			l.cancelOp(l.acceptOp)
-		}
-		if l.acceptOp == nil && l.lnfd >= 0 {
-			unix.Close(l.lnfd) // connections still in its backlog are refused
-			l.lnfd = -1
-		}
+	l.flushAccept()
+	switch {
+	case l.stopping && l.wakeOp != nil && !l.wakeCancel:
+		l.wakeCancel = true
+		l.cancelOp(l.wakeOp)
+	case !l.stopping && l.wakeOp == nil:
+		s := l.sqe()
+		s.PrepRead(l.efd, l.efdBuf[:], 0)
+		l.wakeOp = l.newOp(s, l.wakeCB)
 	}
-	if l.stopping {
-		if l.wakeOp != nil && !l.wakeCancel {
-			l.wakeCancel = true
-			l.cancelOp(l.wakeOp)
-		}
-	} else {
-		if l.acceptOp == nil && l.lnfd >= 0 && !l.acceptErr {
-			l.armAccept()
-		}
-		if l.wakeOp == nil {
-			s := l.sqe()
-			s.PrepRead(l.efd, l.efdBuf[:], 0)
-			l.wakeOp = l.newOp(s, l.wakeCB)
-		}
-	}
-	i := 0
-	for ; i < len(l.dirty); i++ {
-		if !l.sqeSpace(3) {
-			break
-		}
-		c := l.dirty[i]
-		c.st &^= hsDirty
-		l.reconcile(c)
-	}
-	if i == len(l.dirty) {
-		clear(l.dirty)
-		l.dirty = l.dirty[:0]
-		return
-	}
-	// The SQ is full and the kernel is busy: the rest waits for the next turn.
-	n := copy(l.dirty, l.dirty[i:])
-	clear(l.dirty[n:])
-	l.dirty = l.dirty[:n]
+	l.reconcileDirty() // as far as the SQ has room; the rest waits a turn
 }
 
 func (l *hloop) onClosed(int32, uint32) {}
@@ -428,7 +419,7 @@ func (l *hloop) reap() {
 	for l.r.CQReady() > 0 {
 		n := l.r.PeekBatch(l.cqes[:])
 		l.r.CQAdvance(uint32(n))
-		l.st.cqes += uint64(n)
+		l.st[ctrCQEs] += uint64(n)
 		for i := 0; i < n; i++ {
 			l.table.dispatch(&l.cqes[i])
 		}

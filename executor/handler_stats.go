@@ -42,55 +42,65 @@ func (s *Server) Stats() ServerStats {
 		}
 	}
 	st := ServerStats{Loops: len(s.loops)}
+	sums := st.counters()
 	for i, l := range s.loops {
 		p := &l.pub
 		if i == 0 {
 			st.RecvMode = RecvMode(p.mode.Load())
 		}
 		st.Conns += int(p.conns.Load())
-		st.Accepted += p.accepted.Load()
-		st.Turns += p.turns.Load()
-		st.Enters += p.enters.Load()
-		st.CQEs += p.cqes.Load()
-		st.BytesIn += p.bytesIn.Load()
-		st.BytesOut += p.bytesOut.Load()
-		st.Sends += p.sends.Load()
-		st.ZCSends += p.zcSends.Load()
-		st.NoBufs += p.noBufs.Load()
-		st.Pauses += p.pauses.Load()
-		st.Panics += p.panics.Load()
-		st.Stale += p.stale.Load()
+		for k, sum := range sums {
+			*sum += p.ctr[k].Load()
+		}
 	}
 	return st
 }
 
-// hstats are a loop's counters, kept plainly on its thread.
-type hstats struct {
-	accepted, turns, cqes, bytesIn, bytesOut, sends, zcSends, noBufs, pauses, panics uint64
+// hctr names one of a loop's counters: its index in hstats and hpub.
+type hctr int
+
+const (
+	ctrAccepted hctr = iota
+	ctrTurns
+	ctrEnters // the ring's, copied at publish
+	ctrCQEs
+	ctrBytesIn
+	ctrBytesOut
+	ctrSends
+	ctrZCSends
+	ctrNoBufs
+	ctrPauses
+	ctrPanics
+	ctrStale // the op table's, copied at publish
+	nctr
+)
+
+// counters are st's counter fields, by hctr.
+func (st *ServerStats) counters() [nctr]*uint64 {
+	return [nctr]*uint64{
+		ctrAccepted: &st.Accepted, ctrTurns: &st.Turns, ctrEnters: &st.Enters, ctrCQEs: &st.CQEs,
+		ctrBytesIn: &st.BytesIn, ctrBytesOut: &st.BytesOut, ctrSends: &st.Sends, ctrZCSends: &st.ZCSends,
+		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
+	}
 }
 
-// hpub are a loop's counters as published once per turn, for Stats.
+// hstats are a loop's counters, kept plainly on its thread.
+type hstats [nctr]uint64
+
+// hpub are a loop's counters as last published, for Stats.
 type hpub struct {
-	mode, conns                                                                                     atomic.Int64
-	accepted, turns, enters, cqes, bytesIn, bytesOut, sends, zcSends, noBufs, pauses, panics, stale atomic.Uint64
+	mode, conns atomic.Int64
+	ctr         [nctr]atomic.Uint64
 }
 
 // publish copies the loop's counters where Stats reads them.
 func (l *hloop) publish() {
-	p, s := &l.pub, &l.st
-	p.conns.Store(int64(len(l.conns)))
-	p.accepted.Store(s.accepted)
-	p.turns.Store(s.turns)
 	if l.r != nil {
-		p.enters.Store(l.r.Stats().Enters)
+		l.st[ctrEnters] = l.r.Stats().Enters
 	}
-	p.cqes.Store(s.cqes)
-	p.bytesIn.Store(s.bytesIn)
-	p.bytesOut.Store(s.bytesOut)
-	p.sends.Store(s.sends)
-	p.zcSends.Store(s.zcSends)
-	p.noBufs.Store(s.noBufs)
-	p.pauses.Store(s.pauses)
-	p.panics.Store(s.panics)
-	p.stale.Store(l.table.stale)
+	l.st[ctrStale] = l.table.stale
+	l.pub.conns.Store(int64(len(l.conns)))
+	for k, v := range l.st {
+		l.pub.ctr[k].Store(v)
+	}
 }
