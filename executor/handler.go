@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
 	"net"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -99,31 +97,9 @@ type Server struct {
 // on Go's net, with the same guarantees: a goroutine per loop runs the
 // handler, and a reader and a writer goroutine per connection do the I/O.
 func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption) (*Server, error) {
-	cfg := serveConfig{
-		loops:    runtime.GOMAXPROCS(0),
-		outLimit: 1 << 20,
-		inLimit:  4 << 20,
-		linger:   5 * time.Second,
-		entries:  4096,
-		logf:     log.Printf,
-	}
-	for _, o := range opts {
-		if o == nil {
-			return nil, listenError(network, address, errors.New("executor: nil ServeOption"))
-		}
-		o(&cfg)
-	}
-	if err := cfg.check(h); err != nil {
+	cfg, err := newServeConfig(h, opts)
+	if err != nil {
 		return nil, listenError(network, address, err)
-	}
-	if cfg.logf == nil {
-		cfg.logf = log.Printf
-	}
-	if cfg.onPanic == nil {
-		logf := cfg.logf
-		cfg.onPanic = func(c *HConn, p *HandlerPanic) {
-			logf("kasync: handler panicked, connection closed: %v\n%s", p.Value, p.Stack)
-		}
 	}
 	if e.backend == BackendGo {
 		return e.serveGo(network, address, h, cfg)

@@ -3,6 +3,8 @@ package executor
 import (
 	"errors"
 	"fmt"
+	"log"
+	"runtime"
 	"time"
 
 	"github.com/kasync-go/kasync/ring"
@@ -159,6 +161,37 @@ const (
 	minServeEntries = 4
 	maxServeEntries = ring.MaxEntries
 )
+
+// newServeConfig is the defaults with opts applied, checked.
+func newServeConfig(h Handler, opts []ServeOption) (serveConfig, error) {
+	cfg := serveConfig{
+		loops:    runtime.GOMAXPROCS(0),
+		outLimit: 1 << 20,
+		inLimit:  4 << 20,
+		linger:   5 * time.Second,
+		entries:  4096,
+		logf:     log.Printf,
+	}
+	for _, o := range opts {
+		if o == nil {
+			return cfg, errors.New("executor: nil ServeOption")
+		}
+		o(&cfg)
+	}
+	if err := cfg.check(h); err != nil {
+		return cfg, err
+	}
+	if cfg.logf == nil {
+		cfg.logf = log.Printf
+	}
+	if cfg.onPanic == nil {
+		logf := cfg.logf
+		cfg.onPanic = func(c *HConn, p *HandlerPanic) {
+			logf("kasync: handler panicked, connection closed: %v\n%s", p.Value, p.Stack)
+		}
+	}
+	return cfg, nil
+}
 
 // check rejects what Serve cannot run with, so that a bad option fails at
 // the call rather than as a server that never answers.
