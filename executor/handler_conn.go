@@ -4,12 +4,51 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/kasync-go/kasync/ring"
-	"golang.org/x/sys/unix"
 )
+
+// The connection state machine, one for both backends. A connection's
+// state is its hs* bits and its buffers; everything that changes them is
+// here:
+//
+//   - open: addConn (the receive is armed by the first reconcile);
+//   - input: recvd feeds received bytes to OnData (feed, deliver), keeping
+//     what the handler leaves; checkInput closes on too much of it;
+//   - output: Write and Writev queue (wrote), which pauses receiving above
+//     the output limit; startSend and sendDone move it out, and sendDone
+//     lifts the pause at half the limit;
+//   - receive end: recvEnded (EOF: peerEOF, eofDelivered);
+//   - close: closeConn (soft, or hard), then reconcile waits for the I/O
+//     in flight to end, and finishConn calls OnClose and closes the
+//     descriptor.
+//
+// reconcile turns the state into I/O, through connIO: the one seam between
+// the state machine and a backend. The io_uring loops implement it with
+// SQEs on their ring (uringIO, handler_uring_io.go), the Go backend with a
+// reader and a writer goroutine per connection (goIO,
+// handler_gobackend.go). Every start's end comes back to the same
+// completion handlers: recvd and recvEnded for the receive, sendDone for
+// the send.
+
+// connIO is the kernel I/O a connection's state machine asks for. At most
+// one receive and one send of a connection are in flight (hsRecving,
+// hsSending), and each ends with its completion handler, stopped or not.
+type connIO interface {
+	// room reports whether one reconcile's I/O fits in this turn (the
+	// ring's SQ has room for three SQEs); if not, the rest waits.
+	room() bool
+	// startRecv arms the receive: its bytes go to recvd, its end to
+	// recvEnded.
+	startRecv(c *HConn)
+	// stopRecv asks the receive in flight to end; recvEnded follows.
+	stopRecv(c *HConn)
+	// startSend sends buf (which stays c's until sendDone).
+	startSend(c *HConn, buf []byte)
+	// stopSend asks the send in flight to end; sendDone follows.
+	stopSend(c *HConn)
+	// closeFD releases a finished connection's descriptor.
+	closeFD(c *HConn)
+}
 
 // HConn is a connection on the fast path. Its methods, except AsyncWrite,
 // Do and Queued's atomic cousin, are for its loop's thread only: call them
@@ -34,16 +73,17 @@ type HConn struct {
 	out     []byte
 	sending []byte
 	sendOff int
-	zcRes   int32 // a zero-copy send's result, until its notification
-
-	recvOp, sendOp *op
-	recvCB, sendCB func(res int32, flags uint32)
 
 	lingerAt time.Time
 
 	laddr, raddr net.Addr
 
-	g *gconn // Go fallback only
+	// io_uring: the receive and send ops in flight, and their callbacks.
+	recvOp, sendOp *op
+	recvCB, sendCB func(res int32, flags uint32)
+	zcRes          int32 // a zero-copy send's result, until its notification
+
+	g *gconn // Go backend only
 
 	// Shared with other goroutines (AsyncWrite, Do).
 	closed   atomic.Bool  // closing began: AsyncWrite and Do refuse
@@ -51,158 +91,217 @@ type HConn struct {
 	asyncLen atomic.Int64 // AsyncWrite bytes not yet taken by the loop
 }
 
+// A connection's state bits.
 const (
-	hsDirty      uint32 = 1 << iota // in l.dirty
+	hsDirty      uint32 = 1 << iota // in l.dirty: reconcile this turn
+	hsRecving                       // a receive is in flight
+	hsSending                       // a send is in flight
+	hsRecvCancel                    // the receive was asked to stop
+	hsSendCancel                    // the send was asked to stop
 	hsPaused                        // output over the limit: not receiving
+	hsRedeliver                     // input kept while paused awaits OnData
+	hsNoRecv                        // the receive side ended (EOF, error)
 	hsClosing                       // closing: no more input to the handler
 	hsHard                          // closing without sending queued output
-	hsRecvCancel                    // the receive's ASYNC_CANCEL went out
-	hsSendCancel                    // the send's ASYNC_CANCEL went out
-	hsNoRecv                        // the receive side ended (EOF)
 	hsLinger                        // in l.linger
 	hsDone                          // OnClose called, descriptor closing
-	hsRedeliver                     // input kept while paused awaits OnData
 )
 
-// Write queues b (copied) to be sent with the connection's next send, in
-// this loop turn. It fails only on a closed connection. Output over the
-// server's output limit pauses receiving until it drains.
-func (c *HConn) Write(b []byte) (int, error) {
-	if c.st&hsClosing != 0 {
-		return 0, net.ErrClosed
-	}
-	c.out = append(c.out, b...)
-	c.wrote()
-	return len(b), nil
+// addConn opens c on its loop: the first reconcile arms its receive.
+func (l *hloop) addConn(c *HConn) {
+	c.l, c.idx = l, len(l.conns)
+	l.conns = append(l.conns, c)
+	l.st[ctrAccepted]++
+	l.markDirty(c)
+	l.callOpen(c)
 }
 
-// Writev queues the buffers of bs (copied) as one Write.
-func (c *HConn) Writev(bs [][]byte) (int, error) {
-	if c.st&hsClosing != 0 {
-		return 0, net.ErrClosed
-	}
-	n := 0
-	for _, b := range bs {
-		c.out = append(c.out, b...)
-		n += len(b)
-	}
-	c.wrote()
-	return n, nil
-}
-
-func (c *HConn) wrote() {
-	l := c.l
+// markDirty schedules c's state to be turned into I/O this turn.
+func (l *hloop) markDirty(c *HConn) {
 	if c.st&hsDirty == 0 {
 		c.st |= hsDirty
 		l.dirty = append(l.dirty, c)
 	}
+}
+
+// wrote follows a Write: c is reconciled this turn, and pauses receiving
+// if its output went over the limit.
+func (c *HConn) wrote() {
+	l := c.l
+	l.markDirty(c)
 	if c.st&hsPaused == 0 && c.pendingOut() > l.cfg.outLimit {
 		c.st |= hsPaused
-		l.st.pauses++
+		l.st[ctrPauses]++
 	}
 }
 
 // pendingOut is the output queued and not yet sent.
 func (c *HConn) pendingOut() int { return len(c.out) + len(c.sending) - c.sendOff }
 
-// Queued returns how many bytes of output are queued and not yet sent.
-func (c *HConn) Queued() int { return c.pendingOut() }
-
-// Close closes the connection once its queued output is sent (or after the
-// server's linger time). No more OnData follows; OnClose follows with a nil
-// error (unless the connection broke meanwhile).
-func (c *HConn) Close() error {
-	if c.st&hsClosing != 0 {
-		return net.ErrClosed
-	}
-	c.l.closeConn(c, nil, false)
-	return nil
-}
-
-// Context returns the value set with SetContext.
-func (c *HConn) Context() any { return c.ctx }
-
-// SetContext attaches a value of the handler's to the connection.
-func (c *HConn) SetContext(v any) { c.ctx = v }
-
-// LocalAddr returns the connection's local address (nil with direct files).
-func (c *HConn) LocalAddr() net.Addr {
-	if c.g != nil {
-		return c.g.nc.LocalAddr()
-	}
-	if c.laddr == nil && !c.fixed {
-		if sa, err := unix.Getsockname(int(c.fd)); err == nil {
-			c.laddr = netAddrOf(c.l.s.addr.Network(), sa)
-		}
-	}
-	return c.laddr
-}
-
-// RemoteAddr returns the peer's address (nil with direct files).
-func (c *HConn) RemoteAddr() net.Addr {
-	if c.g != nil {
-		return c.g.nc.RemoteAddr()
-	}
-	if c.raddr == nil && !c.fixed {
-		if sa, err := unix.Getpeername(int(c.fd)); err == nil {
-			c.raddr = netAddrOf(c.l.s.addr.Network(), sa)
-		}
-	}
-	return c.raddr
-}
-
-// AsyncWrite queues b (copied) to be written from the connection's loop; it
-// is safe from any goroutine. It fails with net.ErrClosed once the
-// connection is closing, and with ErrOutputFull while its queued output is
-// over the output limit (try again later).
-func (c *HConn) AsyncWrite(b []byte) error {
-	if c.closed.Load() {
-		return net.ErrClosed
-	}
-	q := c.queued.Load() + c.asyncLen.Load()
-	if q > 0 && q+int64(len(b)) > int64(c.l.cfg.outLimit) {
-		return ErrOutputFull
-	}
-	c.asyncLen.Add(int64(len(b)))
-	if !c.l.post(hmsg{c: c, kind: hmsgWrite}, b) {
-		c.asyncLen.Add(-int64(len(b)))
-		return net.ErrClosed
-	}
-	return nil
-}
-
-// Do runs f(c) on the connection's loop thread, where f may use every
-// method of c; it is safe from any goroutine. f is skipped if c has begun
-// closing by then. Do fails with net.ErrClosed if c is already closing.
-func (c *HConn) Do(f func(c *HConn)) error {
-	if c.closed.Load() || !c.l.post(hmsg{c: c, f: f, kind: hmsgDo}, nil) {
-		return net.ErrClosed
-	}
-	return nil
-}
-
-// onRecv handles the multishot receive's completions.
-func (c *HConn) onRecv(res int32, flags uint32) {
-	l := c.l
-	if res > 0 {
-		l.st.bytesIn += uint64(res)
-		l.received(c, res, flags)
-	}
-	if flags&ring.CQEFMore != 0 {
+// closeConn begins closing c: soft sends the queued output first (within
+// the linger time), hard drops it. A soft close can be made hard.
+func (l *hloop) closeConn(c *HConn, err error, hard bool) {
+	if c.st&hsDone != 0 {
 		return
 	}
-	c.recvOp = nil
-	c.st &^= hsRecvCancel
-	switch {
-	case res == 0:
+	if c.st&hsClosing == 0 {
+		c.st |= hsClosing
+		c.err = err
+		c.closed.Store(true)
+		if !hard && c.pendingOut() > 0 && c.st&hsLinger == 0 {
+			c.st |= hsLinger
+			c.lingerAt = time.Now().Add(l.cfg.linger)
+			l.linger = append(l.linger, c)
+		}
+	}
+	if hard {
+		c.st |= hsHard
+	}
+	l.markDirty(c)
+}
+
+// reconcileDirty reconciles the connections whose state changed, as far as
+// the backend has room this turn; the rest wait for the next turn.
+func (l *hloop) reconcileDirty() {
+	i := 0
+	for ; i < len(l.dirty); i++ {
+		if !l.io.room() {
+			break
+		}
+		c := l.dirty[i]
+		c.st &^= hsDirty
+		l.reconcile(c)
+	}
+	n := copy(l.dirty, l.dirty[i:])
+	clear(l.dirty[n:])
+	l.dirty = l.dirty[:n]
+}
+
+// reconcile starts and stops the I/O c's state calls for (at most three
+// SQEs on io_uring), and finishes c once it is closed and its I/O is over.
+func (l *hloop) reconcile(c *HConn) {
+	if c.st&hsDone != 0 {
+		return
+	}
+	if c.st&hsClosing != 0 {
+		l.stopRecv(c)
+		if c.st&hsHard != 0 {
+			c.out = c.out[:0]
+			if c.st&(hsSending|hsSendCancel) == hsSending {
+				c.st |= hsSendCancel
+				l.io.stopSend(c)
+			}
+		} else if c.st&hsSending == 0 && c.pendingOut() > 0 {
+			l.startSend(c)
+		}
+		if c.st&(hsRecving|hsSending) == 0 && (c.st&hsHard != 0 || c.pendingOut() == 0) {
+			l.finishConn(c)
+		}
+		return
+	}
+	if c.st&(hsRedeliver|hsPaused) == hsRedeliver {
+		c.deliver() // input kept while paused; may pause or close c again
+		if c.st&hsClosing != 0 {
+			l.markDirty(c)
+			return
+		}
+	}
+	if c.eofDelivered() { // the FIN came while input was kept
+		l.markDirty(c)
+		return
+	}
+	if c.st&hsPaused != 0 {
+		l.stopRecv(c)
+	} else if c.st&(hsRecving|hsNoRecv) == 0 {
+		c.st |= hsRecving
+		l.io.startRecv(c)
+	}
+	if c.st&hsSending == 0 && c.pendingOut() > 0 {
+		l.startSend(c)
+	}
+	c.queued.Store(int64(c.pendingOut()))
+}
+
+// stopRecv asks c's receive in flight, if any, to end (once).
+func (l *hloop) stopRecv(c *HConn) {
+	if c.st&(hsRecving|hsRecvCancel) == hsRecving {
+		c.st |= hsRecvCancel
+		l.io.stopRecv(c)
+	}
+}
+
+// startSend sends what is left of the buffer in flight or, once that is
+// done, everything Written since: one send per call.
+func (l *hloop) startSend(c *HConn) {
+	if c.sendOff >= len(c.sending) {
+		c.sending, c.out = c.out, c.sending[:0]
+		c.sendOff = 0
+	}
+	c.st |= hsSending
+	l.st[ctrSends]++
+	l.io.startSend(c, c.sending[c.sendOff:])
+}
+
+// finishConn ends a closing connection whose I/O has all ended: OnClose,
+// then the descriptor is closed.
+func (l *hloop) finishConn(c *HConn) {
+	c.st |= hsDone
+	c.closed.Store(true)
+	last := len(l.conns) - 1
+	l.conns[c.idx] = l.conns[last]
+	l.conns[c.idx].idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+	c.out, c.sending, c.pend = nil, nil, nil
+	c.queued.Store(0)
+	l.callClose(c)
+	l.io.closeFD(c)
+}
+
+// recvd hands bytes the receive brought to the handler.
+func (c *HConn) recvd(data []byte) {
+	c.l.st[ctrBytesIn] += uint64(len(data))
+	c.feed(data)
+}
+
+// recvEnded: c's receive is no longer in flight. err says why: nil (it
+// may be armed again: a single read done, no buffer free), errCancelled
+// (stopRecv asked), io.EOF (the peer's FIN), or what broke it.
+func (c *HConn) recvEnded(err error) {
+	c.st &^= hsRecving | hsRecvCancel
+	switch err {
+	case nil, errCancelled:
+	case io.EOF:
 		c.peerEOF()
-	case res == -int32(syscall.ENOBUFS):
-		l.st.noBufs++ // re-armed below, once the turn has recycled buffers
-	case res == -int32(syscall.ECANCELED):
-		// paused or closing
-	case res < 0:
+	default:
 		c.st |= hsNoRecv
-		l.closeConn(c, syscall.Errno(-res), true)
+		c.l.closeConn(c, err, true)
+	}
+	c.l.markDirty(c)
+}
+
+// sendDone: c's send is no longer in flight, n bytes of it sent. With err
+// the connection is broken: its output is dropped and it closes hard.
+func (c *HConn) sendDone(n int, err error) {
+	c.st &^= hsSending | hsSendCancel
+	l := c.l
+	l.st[ctrBytesOut] += uint64(n)
+	if err != nil {
+		c.out, c.sending, c.sendOff = c.out[:0], c.sending[:0], 0
+		l.closeConn(c, err, true)
+		return
+	}
+	c.sendOff += n
+	if c.sendOff >= len(c.sending) {
+		c.sendOff = 0
+		if cap(c.sending) > shrinkCap {
+			c.sending = nil
+		} else {
+			c.sending = c.sending[:0]
+		}
+	}
+	if c.st&hsPaused != 0 && c.pendingOut() <= l.cfg.outLimit/2 {
+		c.st &^= hsPaused
 	}
 	l.markDirty(c)
 }
@@ -291,38 +390,3 @@ func (c *HConn) checkInput() {
 // shrinkCap: buffers that grew past it are dropped once empty, so a burst
 // does not pin its memory for the life of the connection.
 const shrinkCap = 64 << 10
-
-// onSend handles a send's completions: one, or for zero-copy the result
-// (with CQEFMore) and then the notification that the buffer is free.
-func (c *HConn) onSend(res int32, flags uint32) {
-	if flags&ring.CQEFMore != 0 {
-		c.zcRes = res
-		return
-	}
-	if flags&ring.CQEFNotif != 0 {
-		res = c.zcRes
-	}
-	c.sendOp = nil
-	c.st &^= hsSendCancel
-	l := c.l
-	if res < 0 {
-		c.out, c.sending, c.sendOff = c.out[:0], c.sending[:0], 0
-		l.closeConn(c, syscall.Errno(-res), true)
-		l.markDirty(c)
-		return
-	}
-	l.st.bytesOut += uint64(res)
-	c.sendOff += int(res)
-	if c.sendOff >= len(c.sending) {
-		c.sendOff = 0
-		if cap(c.sending) > shrinkCap {
-			c.sending = nil
-		} else {
-			c.sending = c.sending[:0]
-		}
-	}
-	if c.st&hsPaused != 0 && c.pendingOut() <= l.cfg.outLimit/2 {
-		c.st &^= hsPaused
-	}
-	l.markDirty(c)
-}

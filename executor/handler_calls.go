@@ -1,0 +1,47 @@
+package executor
+
+import (
+	"runtime/debug"
+)
+
+// Handler calls, each contained: a panic closes the connection and is
+// reported; the loop goes on.
+
+func (l *hloop) callOpen(c *HConn) {
+	defer l.recoverConn(c)
+	l.h.OnOpen(c)
+}
+
+func (l *hloop) callData(c *HConn, data []byte) (n int) {
+	n = -1
+	defer l.recoverConn(c)
+	n = l.h.OnData(c, data)
+	return max(n, 0)
+}
+
+func (l *hloop) callClose(c *HConn) {
+	defer l.recoverConn(nil)
+	l.h.OnClose(c, c.err)
+}
+
+func (l *hloop) callDo(c *HConn, f func(*HConn)) {
+	defer l.recoverConn(c)
+	f(c)
+}
+
+// recoverConn is deferred around handler calls.
+func (l *hloop) recoverConn(c *HConn) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	p := &HandlerPanic{Value: v, Stack: debug.Stack()}
+	l.st[ctrPanics]++
+	func() {
+		defer func() { recover() }() // a panicking reporter is not our loop's end
+		l.cfg.onPanic(c, p)
+	}()
+	if c != nil {
+		l.closeConn(c, p, true)
+	}
+}
