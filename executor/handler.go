@@ -119,20 +119,9 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 	if k.unix {
 		nsock = 1
 	}
-	var fds []int
-	for i := 0; i < nsock; i++ {
-		fd, err := bindSocket(family, k, sa, v6only, nsock > 1)
-		if err != nil {
-			closeAll(fds)
-			return nil, listenError(network, address, err)
-		}
-		fds = append(fds, fd)
-		if i == 0 {
-			if sa, err = unix.Getsockname(fd); err != nil {
-				closeAll(fds)
-				return nil, listenError(network, address, err)
-			}
-		}
+	fds, sa, err := bindSockets(family, k, sa, v6only, nsock, false)
+	if err != nil {
+		return nil, listenError(network, address, err)
 	}
 	s := &Server{e: e, h: h, cfg: cfg, addr: netAddrOf(network, sa), done: make(chan struct{})}
 	if k.unix && !strings.HasPrefix(address, "@") {
