@@ -12,7 +12,7 @@ var testBackends = []struct {
 	name string
 	opts []Option
 }{
-	{"io_uring", []Option{Strict()}},
+	{"io_uring", []Option{WithStrict()}},
 	{"go", []Option{withGoBackend()}},
 }
 

@@ -21,10 +21,10 @@ import (
 // enforced by the kernel too (LINK_TIMEOUT). For UDP it returns a *UDPConn.
 // A name with several addresses is tried address by address. With the Go
 // backend (io_uring refused) it returns net.Dialer's connection.
-func (e *Executor) Dial(ctx context.Context, network, address string, opts ...DialOption) (net.Conn, error) {
-	var cfg dialConfig
-	for _, o := range opts {
-		o.applyDial(&cfg)
+func (e *Executor) Dial(ctx context.Context, network, address string, opts ...NetOption) (net.Conn, error) {
+	cfg, err := netOptions(callDial, opts)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if e.backend == BackendGo {
 		return e.goDial(ctx, network, address, &cfg)
@@ -91,7 +91,7 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Di
 var errMissingAddress = errors.New("missing address")
 
 // dialOne makes a socket and connects it to sa.
-func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa unix.Sockaddr, cfg *dialConfig) (*Conn, error) {
+func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa unix.Sockaddr, cfg *netConfig) (*Conn, error) {
 	raddr := netAddrOf(network, sa)
 	fail := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: raddr, Err: netError(err)}

@@ -49,7 +49,7 @@ func WithRingOptions(opts ...ring.Option) Option {
 
 // Strict makes New fail where io_uring is refused, instead of falling back
 // to Go's runtime.
-func Strict() Option { return func(c *config) { c.strict = true } }
+func WithStrict() Option { return func(c *config) { c.strict = true } }
 
 // WithLogf sets where the one fallback warning goes (default log.Printf).
 func WithLogf(f func(format string, args ...any)) Option { return func(c *config) { c.logf = f } }

@@ -16,7 +16,7 @@ import (
 
 func newTestExecutor(t testing.TB, opts ...Option) *Executor {
 	t.Helper()
-	e, err := New(append([]Option{Strict()}, opts...)...)
+	e, err := New(append([]Option{WithStrict()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestManyOpsCancelledAtRandom(t *testing.T) {
 }
 
 func TestCloseUnderLoad(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}

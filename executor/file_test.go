@@ -27,7 +27,7 @@ import (
 
 func fileExecutor(t testing.TB, opts ...Option) *Executor {
 	t.Helper()
-	e, err := New(append([]Option{Strict()}, opts...)...)
+	e, err := New(append([]Option{WithStrict()}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -653,7 +653,7 @@ func TestFileCloseWhileInFlight(t *testing.T) {
 
 // TestFileExecutorCloseWhileInFlight closes the executor under a blocked read.
 func TestFileExecutorCloseWhileInFlight(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -720,7 +720,7 @@ func init() {
 				return fmt.Errorf("setuid(nobody): %w", err)
 			}
 		}
-		e, err := New(Strict())
+		e, err := New(WithStrict())
 		if err != nil {
 			return err
 		}

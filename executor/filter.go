@@ -20,67 +20,6 @@ const (
 	Drop
 )
 
-// ListenOption configures Listen and ListenPacket.
-type ListenOption interface{ applyListen(*listenConfig) }
-
-// DialOption configures Dial.
-type DialOption interface{ applyDial(*dialConfig) }
-
-type listenConfig struct {
-	filter       func(remote netip.AddrPort) Verdict
-	packetFilter func(from netip.AddrPort, b []byte) Verdict
-	reusePort    bool
-	namespace    string
-	keepAlive    *net.KeepAliveConfig // nil: the default
-}
-
-type dialConfig struct {
-	namespace string
-	keepAlive *net.KeepAliveConfig // nil: the default
-}
-
-type listenOption func(*listenConfig)
-
-func (f listenOption) applyListen(c *listenConfig) { f(c) }
-
-// WithFilter runs f on the remote address of every connection a listener
-// accepts, before Accept returns it: a connection f drops is closed at once
-// and counted (Listener.Dropped, Stats.FilterDropped). f runs in the
-// goroutine that calls Accept. Unix-socket peers have no address: f gets the
-// zero AddrPort. IPv4 peers of a dual-stack listener come as IPv4 addresses.
-func WithFilter(f func(remote netip.AddrPort) Verdict) ListenOption {
-	return listenOption(func(c *listenConfig) { c.filter = f })
-}
-
-// WithPacketFilter runs f on every datagram a PacketConn receives, before
-// ReadFrom returns it: a datagram f drops is discarded and counted
-// (PacketConn.Dropped, Stats.FilterDropped). b is valid only during the call.
-func WithPacketFilter(f func(from netip.AddrPort, b []byte) Verdict) ListenOption {
-	return listenOption(func(c *listenConfig) { c.packetFilter = f })
-}
-
-// ReusePort makes a TCP listener open one socket per loop, all bound to the
-// same address with SO_REUSEPORT, each accepting on its own loop; the kernel
-// spreads incoming connections over them. Accept returns connections from all
-// of them.
-func ReusePort() ListenOption {
-	return listenOption(func(c *listenConfig) { c.reusePort = true })
-}
-
-// NamespaceOption creates sockets inside a network namespace; it works for
-// both Listen and Dial. See WithNamespace.
-type NamespaceOption struct{ path string }
-
-// WithNamespace creates the socket of a Listen, ListenPacket or Dial inside
-// the network namespace at path (such as /var/run/netns/NAME, made by
-// `ip netns add NAME`) instead of the process's own (kasync's
-// net::Namespace). Only the socket's creation happens there; it then works
-// from any thread. Entering a namespace needs CAP_SYS_ADMIN.
-func WithNamespace(path string) NamespaceOption { return NamespaceOption{path: path} }
-
-func (o NamespaceOption) applyListen(c *listenConfig) { c.namespace = o.path }
-func (o NamespaceOption) applyDial(c *dialConfig)     { c.namespace = o.path }
-
 // DropCounter is implemented by the listeners and packet connections that
 // Listen and ListenPacket return with a filter, on either backend.
 type DropCounter interface {

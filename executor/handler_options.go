@@ -115,7 +115,7 @@ func ServeZeroCopyAbove(n int) ServeOption { return func(c *serveConfig) { c.zcT
 // ServeDirectFiles accepts connections straight into each ring's registered
 // file table: no descriptor in the process, no file lookup per operation.
 // RemoteAddr and LocalAddr then return nil. TCP only.
-func ServeDirectFiles(on bool) ServeOption { return func(c *serveConfig) { c.direct = on } }
+func ServeDirectFiles() ServeOption { return func(c *serveConfig) { c.direct = true } }
 
 // ServeKeepP makes each loop keep its P (the Go scheduler's slot for
 // running goroutines) while it waits in io_uring_enter. Go normally hands the
@@ -124,10 +124,11 @@ func ServeDirectFiles(on bool) ServeOption { return func(c *serveConfig) { c.dir
 // (and the sysmon wake-ups behind it) every turn, measured at about a fifth
 // of a one-core echo server's CPU with GOMAXPROCS=1. With it, the loop lends
 // its P to other goroutines itself: it waits in the kernel for at most a
-// millisecond and yields then, and every 64 turns under load. Use it when the process exists to serve and GOMAXPROCS
+// millisecond and yields then, and every 64 turns under load. Use it when
+// the process exists to serve and GOMAXPROCS
 // is not above the number of loops; with spare Ps the hand-off does not
 // happen anyway.
-func ServeKeepP(on bool) ServeOption { return func(c *serveConfig) { c.keepP = on } }
+func ServeKeepP() ServeOption { return func(c *serveConfig) { c.keepP = true } }
 
 // ServeLinger bounds how long a closed connection keeps trying to send its
 // queued output before it is dropped (default 5s; 0 drops it at once,

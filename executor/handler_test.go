@@ -292,7 +292,7 @@ func TestServeLargeMessages(t *testing.T) {
 	vs = append(vs,
 		variant{"smallbufs", []ServeOption{ServeRecvMode(RecvBundle), ServeBuffers(256, 16)}},
 		variant{"zerocopy", []ServeOption{ServeZeroCopyAbove(1)}},
-		variant{"direct", []ServeOption{ServeDirectFiles(true)}},
+		variant{"direct", []ServeOption{ServeDirectFiles()}},
 	)
 	for _, v := range vs {
 		t.Run(v.name, func(t *testing.T) {
@@ -625,7 +625,7 @@ func TestServeShutdown(t *testing.T) {
 }
 
 func TestServeStopsWithExecutor(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -816,7 +816,7 @@ func TestServeKeepP(t *testing.T) {
 	e := newTestExecutor(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	h := &hFuncs{}
-	s, err := e.Serve("tcp", "127.0.0.1:0", h, ServeLoops(1), ServeKeepP(true))
+	s, err := e.Serve("tcp", "127.0.0.1:0", h, ServeLoops(1), ServeKeepP())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -871,7 +871,7 @@ func TestServeDirectFiles(t *testing.T) {
 	e := newTestExecutor(t)
 	before := hOpenFds(t)
 	h := &hFuncs{}
-	s := hServe(t, e, h, ServeLoops(2), ServeDirectFiles(true))
+	s := hServe(t, e, h, ServeLoops(2), ServeDirectFiles())
 	var conns []net.Conn
 	for range 20 {
 		c := hDial(t, s)
@@ -892,11 +892,11 @@ func TestServeDirectFiles(t *testing.T) {
 // No descriptor outlives Close, and neither does a goroutine (TestMain).
 func TestServeFdsBackToBaseline(t *testing.T) {
 	before := hOpenFds(t)
-	e, err := New(Strict(), WithLoops(1))
+	e, err := New(WithStrict(), WithLoops(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range [][]ServeOption{nil, {ServeDirectFiles(true)}, {ServeZeroCopyAbove(1)}} {
+	for _, opts := range [][]ServeOption{nil, {ServeDirectFiles()}, {ServeZeroCopyAbove(1)}} {
 		s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, append(opts, ServeLoops(2))...)
 		if err != nil {
 			t.Fatal(err)
@@ -941,7 +941,7 @@ func TestServe10kConns(t *testing.T) {
 			if old.Max < n+200 || unix.Setrlimit(unix.RLIMIT_NOFILE, &rl) != nil {
 				t.Skipf("cannot raise RLIMIT_NOFILE to %d", n+200)
 			}
-			opts = append(opts, ServeDirectFiles(true))
+			opts = append(opts, ServeDirectFiles())
 		}
 		t.Cleanup(func() { unix.Setrlimit(unix.RLIMIT_NOFILE, &old) })
 	}

@@ -7,21 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// KeepAliveOption sets TCP keep-alive probes; it works for both Listen and
-// Dial. See WithKeepAlive.
-type KeepAliveOption struct{ cfg net.KeepAliveConfig }
-
-// WithKeepAlive sets the keep-alive probes of the TCP connections a Listener
-// accepts or Dial makes, with net.KeepAliveConfig's meaning: Enable turns
-// them on; a zero Idle, Interval or Count takes Go's default (15 s, 15 s,
-// 9), a negative one leaves the system's. Without this option they are on
-// with Go's defaults, as with Go's net, so that a peer that vanished
-// without a FIN is noticed. The event-driven Serve leaves them off.
-func WithKeepAlive(cfg net.KeepAliveConfig) KeepAliveOption { return KeepAliveOption{cfg} }
-
-func (o KeepAliveOption) applyListen(c *listenConfig) { c.keepAlive = &o.cfg }
-func (o KeepAliveOption) applyDial(c *dialConfig)     { c.keepAlive = &o.cfg }
-
 // defaultKeepAlive is what a connection gets without WithKeepAlive.
 var defaultKeepAlive = net.KeepAliveConfig{Enable: true}
 

@@ -74,7 +74,7 @@ func fdCount(t testing.TB) int {
 func TestCloseLeavesNoFds(t *testing.T) {
 	before := fdCount(t)
 	for range 3 {
-		e, err := New(Strict(), WithLoops(2))
+		e, err := New(WithStrict(), WithLoops(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func init() {
 		if err := tk.Wait(); err != nil {
 			return err
 		}
-		_, strictErr := New(Strict())
+		_, strictErr := New(WithStrict())
 		os.Stdout.WriteString(string(e.Backend()) + " warnings=" + string(rune('0'+len(warned))) + " strict=" + errString(strictErr) + "\n")
 		return nil
 	}
@@ -135,7 +135,7 @@ func TestFallbackWhenIOURingRefused(t *testing.T) {
 // are closed by the executor's Close; no descriptor stays behind.
 func TestCloseClosesWhatTheUserLeftOpen(t *testing.T) {
 	before := fdCount(t)
-	e, err := New(Strict(), WithLoops(2))
+	e, err := New(WithStrict(), WithLoops(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -63,7 +62,7 @@ const acceptQueueMax = 512
 // like net.Listen, and returns a *Listener whose connections are *Conn. With
 // the Go backend (io_uring refused) it returns net.Listen's listener, wrapped
 // to apply WithFilter.
-func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Listener, error) {
+func (e *Executor) Listen(network, address string, opts ...NetOption) (net.Listener, error) {
 	cfg, err := listenOptions(network, address, false, opts)
 	if err != nil {
 		return nil, err
@@ -118,19 +117,17 @@ func (e *Executor) Listen(network, address string, opts ...ListenOption) (net.Li
 
 // listenOptions is the opening Listen (packet false) and ListenPacket
 // share: the options, and the checks made before the backend is chosen.
-func listenOptions(network, address string, packet bool, opts []ListenOption) (listenConfig, error) {
-	var cfg listenConfig
-	for _, o := range opts {
-		o.applyListen(&cfg)
+func listenOptions(network, address string, packet bool, opts []NetOption) (netConfig, error) {
+	call := callListen
+	if packet {
+		call = callListenPacket
+	}
+	cfg, err := netOptions(call, opts)
+	if err != nil {
+		return cfg, listenError(network, address, err)
 	}
 	if err := checkCall(network, packet); err != nil {
 		return cfg, listenOpError(network, nil, err)
-	}
-	switch {
-	case packet && cfg.filter != nil:
-		return cfg, listenError(network, address, errors.New("WithFilter is an option of Listen"))
-	case !packet && cfg.packetFilter != nil:
-		return cfg, listenError(network, address, errors.New("WithPacketFilter is an option of ListenPacket"))
 	}
 	return cfg, nil
 }

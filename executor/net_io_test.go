@@ -316,7 +316,7 @@ func TestNetListenerCloseUnblocksAccept(t *testing.T) {
 // TestNetExecutorCloseUnblocks: the executor's Close ends blocked Accept,
 // Read and Write with errors that are both net.ErrClosed and ErrClosed.
 func TestNetExecutorCloseUnblocks(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func echoServer(t testing.TB, e *Executor, ln net.Listener) {
 // stays within the descriptor limit of 20,000 that it may not raise here.
 func TestNetManyConns(t *testing.T) {
 	before := fdCount(t)
-	e, err := New(Strict(), WithLoops(2))
+	e, err := New(WithStrict(), WithLoops(2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func init() {
 // them all open together, and closes them.
 func manyClients() error {
 	addr := os.Getenv(manyConnsAddrEnv)
-	e, err := New(Strict(), WithLoops(2))
+	e, err := New(WithStrict(), WithLoops(2))
 	if err != nil {
 		return err
 	}
@@ -271,7 +271,7 @@ func TestNetUnreadConnsCannotStarveThePool(t *testing.T) {
 // TestNetReusePort: one socket per loop, all accepting.
 func TestNetReusePort(t *testing.T) {
 	e := newTestExecutor(t, WithLoops(2))
-	ln, err := e.Listen("tcp", "127.0.0.1:0", ReusePort())
+	ln, err := e.Listen("tcp", "127.0.0.1:0", WithReusePort())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestNetAcceptQueueBounded(t *testing.T) {
 
 func TestNetFdsBackToBaseline(t *testing.T) {
 	before := fdCount(t)
-	e, err := New(Strict(), WithLoops(2))
+	e, err := New(WithStrict(), WithLoops(2))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,10 +176,10 @@ func TestKeepAlive(t *testing.T) {
 			t.Errorf("%s: TCP_KEEPCNT = %d; want %d", name, got, cnt)
 		}
 	}
-	pair := func(lo ListenOption, do DialOption) (net.Conn, net.Conn) {
+	pair := func(lo NetOption, do NetOption) (net.Conn, net.Conn) {
 		t.Helper()
-		var lopts []ListenOption
-		var dopts []DialOption
+		var lopts []NetOption
+		var dopts []NetOption
 		if lo != nil {
 			lopts, dopts = append(lopts, lo), append(dopts, do)
 		}

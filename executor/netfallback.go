@@ -13,7 +13,7 @@ import (
 // Go's own net types, with the filters and the namespace still applied,
 // wrapped so that the executor's Close closes them (goclose.go).
 
-func (e *Executor) goListen(network, address string, cfg *listenConfig) (net.Listener, error) {
+func (e *Executor) goListen(network, address string, cfg *netConfig) (net.Listener, error) {
 	if e.isClosing() {
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
@@ -37,7 +37,7 @@ func (e *Executor) goListen(network, address string, cfg *listenConfig) (net.Lis
 	return gl, nil
 }
 
-func (e *Executor) goDial(ctx context.Context, network, address string, cfg *dialConfig) (net.Conn, error) {
+func (e *Executor) goDial(ctx context.Context, network, address string, cfg *netConfig) (net.Conn, error) {
 	closedErr := &net.OpError{Op: "dial", Net: network, Addr: stringAddr{network, address}, Err: errExecutorClosed{}}
 	if e.isClosing() {
 		return nil, closedErr
@@ -66,7 +66,7 @@ func (e *Executor) goDial(ctx context.Context, network, address string, cfg *dia
 	return w, nil
 }
 
-func (e *Executor) goListenPacket(network, address string, cfg *listenConfig) (net.PacketConn, error) {
+func (e *Executor) goListenPacket(network, address string, cfg *netConfig) (net.PacketConn, error) {
 	if cfg.filter != nil {
 		return nil, listenError(network, address, errors.New("WithFilter is an option of Listen"))
 	}

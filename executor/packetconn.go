@@ -59,7 +59,7 @@ func (m *msgBuf) prepare(p []byte, namelen uint32) {
 // like net.ListenPacket, and returns a *PacketConn. With the Go backend
 // (io_uring refused) it returns net.ListenPacket's connection, wrapped to
 // apply WithPacketFilter.
-func (e *Executor) ListenPacket(network, address string, opts ...ListenOption) (net.PacketConn, error) {
+func (e *Executor) ListenPacket(network, address string, opts ...NetOption) (net.PacketConn, error) {
 	cfg, err := listenOptions(network, address, true, opts)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -408,7 +409,7 @@ func TestParitySeek(t *testing.T) {
 // an error naming the value and the range, on both backends.
 func TestParityEntries(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *Executor) {
-		backend := Strict()
+		backend := WithStrict()
 		if e.Backend() == BackendGo {
 			backend = withGoBackend()
 		}
@@ -432,5 +433,68 @@ func TestParityEntries(t *testing.T) {
 			}
 			e2.Close()
 		}
+	})
+}
+
+// TestNetOptionsRefusedWhereTheyDoNotApply: a NetOption given to a call it
+// does not apply to, or a nil one, is refused by that call, on both
+// backends, with an error naming the option and the call.
+func TestNetOptionsRefusedWhereTheyDoNotApply(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		accept := func(netip.AddrPort) Verdict { return Accept }
+		acceptPacket := func(netip.AddrPort, []byte) Verdict { return Accept }
+		ctx := context.Background()
+		for _, tc := range []struct {
+			call string
+			run  func() error
+			want string
+		}{
+			{"Dial", func() error {
+				_, err := e.Dial(ctx, "tcp", "127.0.0.1:1", WithFilter(accept))
+				return err
+			}, "WithFilter is not an option of Dial"},
+			{"Dial", func() error {
+				_, err := e.Dial(ctx, "tcp", "127.0.0.1:1", WithReusePort())
+				return err
+			}, "WithReusePort is not an option of Dial"},
+			{"Listen", func() error {
+				_, err := e.Listen("tcp", "127.0.0.1:0", WithPacketFilter(acceptPacket))
+				return err
+			}, "WithPacketFilter is not an option of Listen"},
+			{"ListenPacket", func() error {
+				_, err := e.ListenPacket("udp", "127.0.0.1:0", WithFilter(accept))
+				return err
+			}, "WithFilter is not an option of ListenPacket"},
+			{"ListenPacket", func() error {
+				_, err := e.ListenPacket("udp", "127.0.0.1:0", WithKeepAlive(net.KeepAliveConfig{}))
+				return err
+			}, "WithKeepAlive is not an option of ListenPacket"},
+			{"Listen", func() error {
+				_, err := e.Listen("tcp", "127.0.0.1:0", nil)
+				return err
+			}, "nil NetOption"},
+		} {
+			err := tc.run()
+			var oe *net.OpError
+			if err == nil || !errors.As(err, &oe) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: %v, want a *net.OpError saying %q", tc.call, err, tc.want)
+			}
+		}
+		// The options that apply are taken.
+		ln, err := e.Listen("tcp", "127.0.0.1:0", WithFilter(accept), WithReusePort(), WithKeepAlive(net.KeepAliveConfig{Enable: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		c, err := e.Dial(ctx, "tcp", ln.Addr().String(), WithKeepAlive(net.KeepAliveConfig{Enable: true}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		pc, err := e.ListenPacket("udp", "127.0.0.1:0", WithPacketFilter(acceptPacket), WithReusePort())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc.Close()
 	})
 }

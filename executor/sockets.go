@@ -129,7 +129,7 @@ func resolveStream(network string, k netKind, address string) (int, unix.Sockadd
 
 // dialSocket makes a socket of k's type for a connection to sa, in cfg's
 // namespace, and returns its family and descriptor.
-func dialSocket(sa unix.Sockaddr, k netKind, cfg *dialConfig) (family, fd int, err error) {
+func dialSocket(sa unix.Sockaddr, k netKind, cfg *netConfig) (family, fd int, err error) {
 	switch sa.(type) {
 	case *unix.SockaddrInet4:
 		family = unix.AF_INET

@@ -69,7 +69,7 @@ func TestTaskStopFromInside(t *testing.T) {
 }
 
 func TestCloseFromInsideTask(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestCloseFromInsideTask(t *testing.T) {
 }
 
 func TestCloseIdempotentConcurrent(t *testing.T) {
-	e, err := New(Strict())
+	e, err := New(WithStrict())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if _, err := New(WithLoops(0)); err == nil {
 		t.Fatal("New with 0 loops succeeded")
 	}
-	if _, err := New(Strict(), WithEntries(0)); err == nil {
+	if _, err := New(WithStrict(), WithEntries(0)); err == nil {
 		t.Fatal("New with 0 entries succeeded")
 	}
 }

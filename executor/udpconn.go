@@ -35,7 +35,7 @@ func (c *UDPConn) RemoteAddr() net.Addr { return net.UDPAddrFromAddrPort(c.raddr
 
 // dialUDP makes a UDP socket and connects it to sa, which only sets the
 // peer: nothing goes over the network, so connect(2) is called directly.
-func (e *Executor) dialUDP(network string, k netKind, sa unix.Sockaddr, cfg *dialConfig) (*UDPConn, error) {
+func (e *Executor) dialUDP(network string, k netKind, sa unix.Sockaddr, cfg *netConfig) (*UDPConn, error) {
 	raddr := addrPortOfSockaddr(sa)
 	fail := func(err error) error {
 		return &net.OpError{Op: "dial", Net: network, Addr: net.UDPAddrFromAddrPort(raddr), Err: netError(err)}

@@ -37,7 +37,7 @@ func serveHandler(ctx context.Context, addr string, loops int, ready func(net.Ad
 	defer e.Close()
 	// This process exists to serve: the loops keep their Ps while they wait
 	// (see ServeKeepP), sparing a thread hand-off per loop turn.
-	srv, err := e.Serve("tcp", addr, echoHandler{}, executor.ServeLoops(loops), executor.ServeKeepP(true))
+	srv, err := e.Serve("tcp", addr, echoHandler{}, executor.ServeLoops(loops), executor.ServeKeepP())
 	if err != nil {
 		return err
 	}

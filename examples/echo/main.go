@@ -40,7 +40,7 @@ var strict bool
 func newExecutor(loops int) (*executor.Executor, error) {
 	opts := []executor.Option{executor.WithLoops(loops)}
 	if strict {
-		opts = append(opts, executor.Strict())
+		opts = append(opts, executor.WithStrict())
 	}
 	return executor.New(opts...)
 }

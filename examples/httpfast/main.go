@@ -41,7 +41,7 @@ func run(ctx context.Context, addr string, loops int) error {
 	defer e.Close()
 	// This process exists to serve: the loops keep their Ps while they wait
 	// (see ServeKeepP), sparing a thread hand-off per loop turn.
-	srv, err := e.Serve("tcp", addr, newServer(), executor.ServeLoops(loops), executor.ServeKeepP(true))
+	srv, err := e.Serve("tcp", addr, newServer(), executor.ServeLoops(loops), executor.ServeKeepP())
 	if err != nil {
 		return err
 	}
