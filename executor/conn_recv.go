@@ -22,8 +22,8 @@ type recvQueue struct {
 
 	bufs   []recvBuf // filled buffers not yet read, oldest first
 	head   int
-	br     *ring.BufRing // the loop's, once a receive was armed
-	noBufs bool          // the receive ended for want of buffers: receive into the caller's buffer
+	br     *bufPool // the loop's, once a receive was armed
+	noBufs bool     // the receive ended for want of buffers: receive into the caller's buffer
 	eof    bool
 	rerr   syscall.Errno // the error that ended receiving
 }

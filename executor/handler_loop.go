@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
@@ -37,18 +36,7 @@ type hloop struct {
 	table opTable
 	cqes  [256]ring.CQE
 
-	// Receive buffers: one ring of count buffers, recycled in buffer id
-	// order, so that ring entry i always holds buffer i mod count and a
-	// bundle's buffers are consecutive ids (consecutive memory).
-	br       *ring.BufRing
-	mode     RecvMode
-	bufDone  []bool
-	bufNext  uint16
-	bufAdds  int     // Adds not yet published with Advance
-	incOff   []int32 // incremental mode: bytes of each buffer already used
-	bufMem   unsafe.Pointer
-	bufSize  int
-	bufCount int
+	bufs *bufPool // receive buffers (bufpool.go)
 
 	lnfd                     int // listening socket, -1 if none (Unix: loop 0 accepts for all)
 	acceptOp                 *op
@@ -251,8 +239,8 @@ func (l *hloop) teardown() {
 	if l.lnfd >= 0 {
 		unix.Close(l.lnfd)
 	}
-	if l.br != nil {
-		l.br.Close()
+	if l.bufs != nil {
+		l.bufs.close()
 	}
 	if l.r != nil {
 		l.r.Close()
@@ -424,8 +412,7 @@ func (l *hloop) reap() {
 			l.table.dispatch(&l.cqes[i])
 		}
 	}
-	if l.bufAdds > 0 {
-		l.br.Advance(l.bufAdds)
-		l.bufAdds = 0
+	if l.bufs != nil {
+		l.bufs.publish()
 	}
 }

@@ -19,8 +19,8 @@ func (u uringIO) room() bool { return u.l.sqeSpace(3) }
 func (u uringIO) startRecv(c *HConn) {
 	l := u.l
 	s := l.sqe()
-	s.PrepRecvMultishot(int(c.fd), 0, l.br.Group())
-	if l.mode == RecvBundle {
+	s.PrepRecvMultishot(int(c.fd), 0, l.bufs.Group())
+	if l.bufs.mode == RecvBundle {
 		s.IoPrio |= ring.RecvSendBundle
 	}
 	if c.fixed {
@@ -71,7 +71,7 @@ func (u uringIO) closeFD(c *HConn) {
 func (c *HConn) onRecv(res int32, flags uint32) {
 	l := c.l
 	if res > 0 {
-		l.received(c, res, flags)
+		l.bufs.deliver(c, res, flags)
 	}
 	if flags&ring.CQEFMore != 0 {
 		return

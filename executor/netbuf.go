@@ -3,14 +3,13 @@ package executor
 import (
 	"sync"
 	"sync/atomic"
-
-	"github.com/kasync-go/kasync/ring"
 )
 
-// Provided buffers for multishot receive. Each goroutine loop has one buffer
-// ring, made the first time a connection on it reads, shared by all the
-// loop's connections: the kernel picks a buffer when data arrives, the
-// connection queues it until Read copies the data out, and then hands it back.
+// Provided buffers for multishot receive. Each goroutine loop has one
+// bufPool (bufpool.go, the pool the fast path's loops use too), made the
+// first time a connection on it reads, shared by all the loop's
+// connections: the kernel picks a buffer when data arrives, the connection
+// queues it until Read copies the data out, and then hands it back.
 const (
 	netBufGroup = 1        // buffer group id on a goroutine loop's ring
 	netBufCount = 1024     // buffers per loop
@@ -26,9 +25,9 @@ const (
 // netLoop is a loop's networking state (the loop's net field).
 type netLoop struct {
 	mu   sync.Mutex // guards br, fail, dead; never held across I/O
-	br   *ring.BufRing
-	fail bool // the buffer ring could not be set up: read without it
-	dead bool // the ring is closed: buffers are no longer handed back
+	br   *bufPool   // plain receives, buffers back as they come
+	fail bool       // the buffer ring could not be set up: read without it
+	dead bool       // the ring is closed: buffers are no longer handed back
 
 	// lent counts buffers the kernel filled and connections hold. It grows
 	// only in onCQE, with the loop locked, and so never after ringClosed.
@@ -37,13 +36,13 @@ type netLoop struct {
 	spliced atomic.Uint64 // bytes moved by SPLICE into connections and files
 	dropped atomic.Uint64 // connections and datagrams dropped by filters
 
-	ready atomic.Pointer[ring.BufRing] // br once set up, read without locking
+	ready atomic.Pointer[bufPool] // br once set up, read without locking
 }
 
 // bufRing returns the loop's buffer ring, setting it up on first use, or nil
 // if it cannot be had (the loop is closed, or the kernel refused it); the
 // caller then receives into its own buffer.
-func (l *loop) bufRing() *ring.BufRing {
+func (l *loop) bufRing() *bufPool {
 	if br := l.net.ready.Load(); br != nil {
 		return br
 	}
@@ -53,7 +52,7 @@ func (l *loop) bufRing() *ring.BufRing {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.br == nil && !n.fail && !n.dead && !l.closed {
-		br, err := l.r.NewBufRing(netBufGroup, netBufCount, netBufSize)
+		br, err := newBufPool(l.r, netBufGroup, RecvPlain, netBufSize, netBufCount)
 		if err != nil {
 			n.fail = true
 			return nil
@@ -84,10 +83,10 @@ func (n *netLoop) recycle(ids []uint16, held bool) {
 		n.freeLocked()
 		return
 	}
-	for i, id := range ids {
-		n.br.Add(id, i)
+	for _, id := range ids {
+		n.br.recycle(id)
 	}
-	n.br.Advance(len(ids))
+	n.br.publish()
 }
 
 // ringClosed is called once the loop's ring is closed: the buffer memory is
@@ -101,7 +100,7 @@ func (n *netLoop) ringClosed() {
 
 func (n *netLoop) freeLocked() {
 	if n.lent.Load() == 0 && n.br != nil {
-		n.br.Close()
+		n.br.close()
 		n.br = nil
 		n.ready.Store(nil)
 	}
