@@ -340,3 +340,67 @@ func TestEnterErrorKeepsSQEs(t *testing.T) {
 		t.Fatalf("SQReady %d after a refused enter, want 1", r.SQReady())
 	}
 }
+
+// TestSubmitAndWaitBlocks: SubmitAndWait submits and then sleeps until the
+// completion arrives, on every kind of ring whose wait is made apart from the
+// submission (see submitThenWait) and on one whose wait is not (WithRawEnter).
+func TestSubmitAndWaitBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"plain", nil},
+		{"coop taskrun", []Option{WithCoopTaskrun(), WithTaskrunFlag()}},
+		{"defer taskrun", []Option{WithDeferTaskrun(), WithTaskrunFlag()}},
+		{"defer taskrun, no flag", []Option{WithDeferTaskrun()}},
+		{"raw enter", []Option{WithRawEnter()}}, // may return early: see below
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			onLockedThread(t, func() {
+				r, err := New(4, tc.opts...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer r.Close()
+				rd, wr := pipe(t)
+				buf := make([]byte, 8)
+				s, _ := r.GetSQE()
+				s.PrepRead(rd, buf, -1)
+				s.SetUserData(5)
+				go func() {
+					time.Sleep(20 * time.Millisecond)
+					unix.Write(wr, []byte("late"))
+				}()
+				start := time.Now()
+				if n, err := r.SubmitAndWait(1); n != 1 || err != nil {
+					t.Errorf("SubmitAndWait = %d, %v", n, err)
+					return
+				}
+				// A raw wait is not shielded from the signals with which the
+				// scheduler preempts a goroutine, and the kernel reports an
+				// interrupted wait after a submission as the count alone.
+				if el := time.Since(start); el < 15*time.Millisecond && !r.rawEnter {
+					t.Errorf("SubmitAndWait returned after %v, before the data was written", el)
+				}
+				c, err := r.WaitCQETimeout(5 * time.Second)
+				if err != nil || c.UserData != 5 || c.Res != 4 {
+					t.Errorf("PeekCQE = %+v, %v", c, err)
+					return
+				}
+				r.SeenCQE(c)
+
+				// What completes inline needs one enter, submission and wait.
+				enters := r.Stats().Enters
+				s, _ = r.GetSQE()
+				s.PrepNop()
+				if n, err := r.SubmitAndWait(1); n != 1 || err != nil || r.CQReady() != 1 {
+					t.Errorf("SubmitAndWait of a NOP = %d, %v, CQReady %d", n, err, r.CQReady())
+				}
+				if d := r.Stats().Enters - enters; d != 1 {
+					t.Errorf("SubmitAndWait of a NOP entered %d times, want 1", d)
+				}
+			})
+		})
+	}
+}
