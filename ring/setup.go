@@ -108,12 +108,13 @@ func WithAttachWQ(fd int) Option {
 	return func(c *config) { c.p.Flags |= SetupAttachWQ; c.p.WQFd = uint32(fd) }
 }
 
-// WithRawEnter makes io_uring_enter a raw system call, without the Go
-// scheduler's bookkeeping: a goroutine waiting in it keeps its P instead of
-// the scheduler handing the P to another thread and back around every wait.
-// It is for an event loop on a goroutine locked to its thread, in a process
-// that exists to run it: other goroutines get that P only when the scheduler
-// preempts the loop (about every 10 ms).
+// WithRawEnter makes every io_uring_enter a raw system call, without the Go
+// scheduler's bookkeeping (an enter that does not wait always is one): a
+// goroutine waiting in it keeps its P instead of the scheduler handing the P
+// to another thread and back around every wait. It is for an event loop on a
+// goroutine locked to its thread, in a process that exists to run it: other
+// goroutines get that P only when the scheduler preempts the loop (about
+// every 10 ms).
 func WithRawEnter() Option { return func(c *config) { c.rawEnter = true } }
 
 // WithFlags ORs raw IORING_SETUP_* flags in.

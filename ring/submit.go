@@ -52,7 +52,10 @@ func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
 func (r *Ring) Submit() (int, error) { return r.submit(0, nil) }
 
 // SubmitAndWait submits and then waits until at least waitNr completions are
-// ready (EINTR is retried).
+// ready (EINTR is retried). On a ring without SQPOLL, IOPOLL or WithRawEnter
+// these are two steps: a submitting enter that does not wait, then, only if
+// fewer than waitNr completions are in the CQ by then, a second enter that
+// waits (see submitThenWait).
 func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitNr, nil) }
 
 // SubmitAndWaitTimeout is SubmitAndWait that gives up after d, with an error
@@ -76,10 +79,9 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 	sq := &r.sq
 	sqpoll := r.params.Flags&SetupSQPoll != 0
 	for {
-		// A release store after the SQE writes, and under SQPOLL also the
-		// full barrier the kernel asks for between it and the load of the
-		// flags below (sync/atomic stores and loads are sequentially
-		// consistent).
+		// A release store after the SQE writes; under SQPOLL also the full
+		// barrier the kernel asks for between it and the load of the flags
+		// below (sync/atomic's stores and loads are sequentially consistent).
 		atomic.StoreUint32(sq.ktail, sq.tail)
 		sq.head = atomic.LoadUint32(sq.khead)
 		pending := sq.tail - sq.head
