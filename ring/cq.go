@@ -70,9 +70,17 @@ func (r *Ring) PeekBatch(dst []CQE) int {
 	if uint64(ready) < uint64(len(dst)) {
 		dst = dst[:ready]
 	}
-	for i := range dst {
-		dst[i] = cq.cqes[(head+uint32(i))&cq.mask&(maxCQEntries-1)]
+	if len(dst) <= 4 {
+		// A call to memmove costs more than copying a few CQEs in line.
+		for i := range dst {
+			dst[i] = cq.cqes[(head+uint32(i))&cq.mask&(maxCQEntries-1)]
+		}
+		return len(dst)
 	}
+	// Two runs at most: from head to the end of the ring, then from its start.
+	start := head & cq.mask
+	n := copy(dst, cq.cqes[start:cq.entries])
+	copy(dst[n:], cq.cqes[:])
 	return len(dst)
 }
 

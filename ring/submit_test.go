@@ -404,3 +404,32 @@ func TestSubmitAndWaitBlocks(t *testing.T) {
 		})
 	}
 }
+
+// TestPeekBatchWraps: a batch that runs past the end of the CQ comes back in
+// order, the entries at the end of the ring and then those at its start.
+func TestPeekBatchWraps(t *testing.T) {
+	r := newRing(t, 8, WithCQSize(8))
+	dst := make([]CQE, 8)
+	ud := uint64(0)
+	for round := 0; round < 10; round++ {
+		want := 5 - round%2*3 // 5 and 2: both ways of copying
+		for i := 0; i < want; i++ {
+			s := sqe(t, r)
+			s.PrepNop()
+			s.SetUserData(ud + uint64(i))
+		}
+		if n, err := r.SubmitAndWait(uint32(want)); n != want || err != nil {
+			t.Fatalf("SubmitAndWait = %d, %v", n, err)
+		}
+		if n := r.PeekBatch(dst); n != want {
+			t.Fatalf("round %d: PeekBatch = %d, want %d", round, n, want)
+		}
+		for i := 0; i < want; i++ {
+			if dst[i].UserData != ud+uint64(i) {
+				t.Fatalf("round %d: CQE %d has user data %d, want %d", round, i, dst[i].UserData, ud+uint64(i))
+			}
+		}
+		r.CQAdvance(uint32(want))
+		ud += uint64(want)
+	}
+}
