@@ -60,17 +60,28 @@ func (r *Ring) PeekBatch(dst []CQE) int {
 	if r.closed {
 		return 0
 	}
-	ready := r.CQReady()
+	cq := &r.cq
+	head := cq.head
+	ready := atomic.LoadUint32(cq.ktail) - head
 	if ready == 0 && r.cqNeedsEnter() {
 		r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0)
-		ready = r.CQReady()
+		ready = atomic.LoadUint32(cq.ktail) - head
 	}
-	n := min(ready, uint32(len(dst)))
-	head := atomic.LoadUint32(r.cq.khead)
-	for i := uint32(0); i < n; i++ {
-		dst[i] = r.cq.cqes[(head+i)&r.cq.mask]
+	if uint64(ready) < uint64(len(dst)) {
+		dst = dst[:ready]
 	}
-	return int(n)
+	if len(dst) <= 4 {
+		// A call to memmove costs more than copying a few CQEs in line.
+		for i := range dst {
+			dst[i] = cq.cqes[(head+uint32(i))&cq.mask&(maxCQEntries-1)]
+		}
+		return len(dst)
+	}
+	// Two runs at most: from head to the end of the ring, then from its start.
+	start := head & cq.mask
+	n := copy(dst, cq.cqes[start:cq.entries])
+	copy(dst[n:], cq.cqes[:])
+	return len(dst)
 }
 
 // CQReady returns how many completions are in the CQ.
@@ -78,7 +89,7 @@ func (r *Ring) CQReady() uint32 {
 	if r.closed {
 		return 0
 	}
-	return atomic.LoadUint32(r.cq.ktail) - atomic.LoadUint32(r.cq.khead)
+	return atomic.LoadUint32(r.cq.ktail) - r.cq.head
 }
 
 // CQAdvance hands n consumed CQEs back to the kernel.
@@ -87,7 +98,8 @@ func (r *Ring) CQAdvance(n uint32) {
 		return
 	}
 	r.stats.Reaped += uint64(n)
-	atomic.StoreUint32(r.cq.khead, atomic.LoadUint32(r.cq.khead)+n)
+	r.cq.head += n
+	atomic.StoreUint32(r.cq.khead, r.cq.head)
 }
 
 // SeenCQE consumes one CQE returned by PeekCQE or WaitCQE.
@@ -104,9 +116,9 @@ func (r *Ring) Overflowed() uint32 {
 }
 
 func (r *Ring) peek() *CQE {
-	head := atomic.LoadUint32(r.cq.khead)
+	head := r.cq.head
 	if head == atomic.LoadUint32(r.cq.ktail) {
 		return nil
 	}
-	return &r.cq.cqes[head&r.cq.mask]
+	return &r.cq.cqes[head&r.cq.mask&(maxCQEntries-1)]
 }

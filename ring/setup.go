@@ -14,6 +14,9 @@ import (
 // MaxEntries is the largest SQ size the kernel accepts (IORING_MAX_ENTRIES).
 const MaxEntries = 32768
 
+// maxCQEntries is the largest CQ size the kernel accepts (IORING_MAX_CQ_ENTRIES).
+const maxCQEntries = 2 * MaxEntries
+
 // Params mirrors struct io_uring_params: what New asked for, and what the
 // kernel answered (sizes, features, ring offsets).
 type Params struct {
@@ -105,12 +108,13 @@ func WithAttachWQ(fd int) Option {
 	return func(c *config) { c.p.Flags |= SetupAttachWQ; c.p.WQFd = uint32(fd) }
 }
 
-// WithRawEnter makes io_uring_enter a raw system call, without the Go
-// scheduler's bookkeeping: a goroutine waiting in it keeps its P instead of
-// the scheduler handing the P to another thread and back around every wait.
-// It is for an event loop on a goroutine locked to its thread, in a process
-// that exists to run it: other goroutines get that P only when the scheduler
-// preempts the loop (about every 10 ms).
+// WithRawEnter makes every io_uring_enter a raw system call, without the Go
+// scheduler's bookkeeping (an enter that does not wait always is one): a
+// goroutine waiting in it keeps its P instead of the scheduler handing the P
+// to another thread and back around every wait. It is for an event loop on a
+// goroutine locked to its thread, in a process that exists to run it: other
+// goroutines get that P only when the scheduler preempts the loop (about
+// every 10 ms).
 func WithRawEnter() Option { return func(c *config) { c.rawEnter = true } }
 
 // WithFlags ORs raw IORING_SETUP_* flags in.
@@ -153,14 +157,16 @@ type Ring struct {
 type submissionQueue struct {
 	khead, ktail, kflags, kdropped *uint32
 	mask, entries                  uint32
-	sqes                           []SQE
-	tail                           uint32 // next SQE to hand out; published to ktail on submit
+	sqes                           *[MaxEntries]SQE // the first entries are mapped
+	tail                           uint32           // next SQE to hand out; published to ktail on submit
+	head                           uint32           // *khead as last loaded: the kernel has consumed at least this far
 }
 
 type completionQueue struct {
 	khead, ktail, koverflow *uint32
 	mask, entries           uint32
-	cqes                    []CQE
+	cqes                    *[maxCQEntries]CQE // the first entries are mapped
+	head                    uint32             // the value last stored to *khead (only we write it)
 }
 
 // getEventsArg mirrors struct io_uring_getevents_arg (IORING_ENTER_EXT_ARG).
@@ -232,8 +238,14 @@ func (r *Ring) mmap() error {
 	sq.kdropped = u32At(r.sqMem, p.SQOff.Dropped)
 	sq.mask = *u32At(r.sqMem, p.SQOff.RingMask)
 	sq.entries = *u32At(r.sqMem, p.SQOff.RingEntries)
-	sq.sqes = unsafe.Slice((*SQE)(unsafe.Pointer(&r.sqeMem[0])), sq.entries)
+	if sq.entries > MaxEntries || sq.mask != sq.entries-1 {
+		return fmt.Errorf("ring: kernel reports an SQ of %d entries, mask %#x: %w", sq.entries, sq.mask, syscall.EINVAL)
+	}
+	// Indexing sqes and cqes with i&mask&(size-1) needs no bounds check;
+	// the masks are in range, so the second AND changes nothing.
+	sq.sqes = (*[MaxEntries]SQE)(unsafe.Pointer(&r.sqeMem[0]))
 	sq.tail = atomic.LoadUint32(sq.ktail)
+	sq.head = atomic.LoadUint32(sq.khead)
 	if p.Flags&SetupNoSQArray == 0 {
 		// Index i of the SQ array names SQE i for good: SQEs are then
 		// consumed in ring order, as with NO_SQARRAY.
@@ -248,7 +260,11 @@ func (r *Ring) mmap() error {
 	cq.koverflow = u32At(r.cqMem, p.CQOff.Overflow)
 	cq.mask = *u32At(r.cqMem, p.CQOff.RingMask)
 	cq.entries = *u32At(r.cqMem, p.CQOff.RingEntries)
-	cq.cqes = unsafe.Slice((*CQE)(unsafe.Pointer(&r.cqMem[p.CQOff.CQEs])), cq.entries)
+	if cq.entries > maxCQEntries || cq.mask != cq.entries-1 {
+		return fmt.Errorf("ring: kernel reports a CQ of %d entries, mask %#x: %w", cq.entries, cq.mask, syscall.EINVAL)
+	}
+	cq.cqes = (*[maxCQEntries]CQE)(unsafe.Pointer(&r.cqMem[p.CQOff.CQEs]))
+	cq.head = atomic.LoadUint32(cq.khead)
 	return nil
 }
 

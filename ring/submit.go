@@ -18,18 +18,28 @@ func (r *Ring) GetSQE() (*SQE, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
-	head := atomic.LoadUint32(r.sq.khead)
-	if r.sq.tail-head >= r.sq.entries {
-		r.stats.SQFull++
-		return nil, ErrSQFull
+	sq := &r.sq
+	tail := sq.tail
+	if tail-sq.head >= sq.entries {
+		// Full as far as we knew: see how far the kernel has got since.
+		sq.head = atomic.LoadUint32(sq.khead)
+		if tail-sq.head >= sq.entries {
+			r.stats.SQFull++
+			return nil, ErrSQFull
+		}
 	}
-	sqe := &r.sq.sqes[r.sq.tail&r.sq.mask]
-	r.sq.tail++
-	return sqe, nil
+	sq.tail = tail + 1
+	return &sq.sqes[tail&sq.mask&(MaxEntries-1)], nil
 }
 
 // SQReady returns how many SQEs were handed out and not yet consumed by the kernel.
-func (r *Ring) SQReady() uint32 { return r.sq.tail - atomic.LoadUint32(r.sq.khead) }
+func (r *Ring) SQReady() uint32 {
+	if r.closed {
+		return 0
+	}
+	r.sq.head = atomic.LoadUint32(r.sq.khead)
+	return r.sq.tail - r.sq.head
+}
 
 // SQSpace returns how many more SQEs GetSQE can hand out now.
 func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
@@ -42,7 +52,10 @@ func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
 func (r *Ring) Submit() (int, error) { return r.submit(0, nil) }
 
 // SubmitAndWait submits and then waits until at least waitNr completions are
-// ready (EINTR is retried).
+// ready (EINTR is retried). On a ring without SQPOLL, IOPOLL or WithRawEnter
+// these are two steps: a submitting enter that does not wait, then, only if
+// fewer than waitNr completions are in the CQ by then, a second enter that
+// waits (see submitThenWait).
 func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitNr, nil) }
 
 // SubmitAndWaitTimeout is SubmitAndWait that gives up after d, with an error
@@ -63,18 +76,27 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 	if r.closed {
 		return 0, ErrClosed
 	}
+	sq := &r.sq
+	sqpoll := r.params.Flags&SetupSQPoll != 0
 	for {
-		atomic.StoreUint32(r.sq.ktail, r.sq.tail)
-		pending := r.SQReady()
+		// A release store after the SQE writes; under SQPOLL also the full
+		// barrier the kernel asks for between it and the load of the flags
+		// below (sync/atomic's stores and loads are sequentially consistent).
+		atomic.StoreUint32(sq.ktail, sq.tail)
+		sq.head = atomic.LoadUint32(sq.khead)
+		pending := sq.tail - sq.head
 		flags := r.enterFlags
 		enter := false
-		if r.params.Flags&SetupSQPoll != 0 {
-			if pending > 0 && atomic.LoadUint32(r.sq.kflags)&sqNeedWakeup != 0 {
+		if sqpoll {
+			if pending > 0 && atomic.LoadUint32(sq.kflags)&sqNeedWakeup != 0 {
 				flags |= enterSQWakeup
 				enter = true
 			}
 		} else if pending > 0 {
 			enter = true
+		}
+		if waitNr > 0 && pending > 0 && !sqpoll && !r.rawEnter && r.params.Flags&SetupIOPoll == 0 {
+			return r.submitThenWait(pending, waitNr, flags, arg)
 		}
 		if waitNr > 0 || r.cqNeedsEnter() {
 			flags |= enterGetEvents
@@ -93,7 +115,7 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 		if err == syscall.EINTR {
 			continue
 		}
-		if r.params.Flags&SetupSQPoll != 0 && err == nil {
+		if sqpoll && err == nil {
 			n = int(pending)
 		}
 		r.stats.Submitted += uint64(n)
@@ -101,17 +123,61 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 	}
 }
 
+// submitThenWait is SubmitAndWait(waitNr) in two steps, for a ring the kernel
+// submits from the calling thread: an enter that only submits, as a raw system
+// call, then the wait, as a blocking one, only if the completions are not in
+// the CQ yet. The first cannot block, so it can skip the Go scheduler's system
+// call bookkeeping; requests that complete inline (NOPs, sends and receives
+// that find their socket ready, reads from the page cache) then cost one raw
+// enter instead of one blocking enter. When the wait does block, the extra
+// raw enter is small next to the sleep.
+//
+// It answers as one io_uring_enter(pending, waitNr, GETEVENTS) would: the
+// count submitted, and no error from the wait (ETIME, EINTR) once SQEs went in.
+func (r *Ring) submitThenWait(pending, waitNr, flags uint32, arg *getEventsArg) (int, error) {
+	if r.cqNeedsEnter() {
+		flags |= enterGetEvents // flush overflowed CQEs or run deferred task work
+	}
+	n, err := r.enter(pending, 0, flags, nil, 0)
+	for err == syscall.EINTR {
+		n, err = r.enter(pending, 0, flags, nil, 0)
+	}
+	r.stats.Submitted += uint64(n)
+	if err != nil || uint32(n) != pending {
+		return n, err // the kernel would not wait either
+	}
+	if atomic.LoadUint32(r.cq.ktail)-r.cq.head >= waitNr {
+		return n, nil // what the wait would have found at once
+	}
+	flags = r.enterFlags | enterGetEvents
+	var argp unsafe.Pointer
+	var argSize uintptr
+	if arg != nil {
+		flags |= enterExtArg
+		argp, argSize = unsafe.Pointer(arg), unsafe.Sizeof(*arg)
+	}
+	r.enter(0, waitNr, flags, argp, argSize)
+	return n, nil
+}
+
 // enter is the one io_uring_enter call. Errors are bare errnos: EINTR and ETIME
 // are part of normal operation and must not allocate.
+//
+// An enter that does not wait (min_complete 0, no SQ_WAIT) is a raw system
+// call: it returns in about the time it takes to submit, so the scheduler's
+// entersyscall/exitsyscall bookkeeping would cost more than it could save.
+// An enter that waits is a raw one only with WithRawEnter.
 func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
 	r.stats.Enters++
 	var n uintptr
 	var errno syscall.Errno
-	if r.rawEnter {
-		n, _, errno = unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
+	if r.rawEnter || (minComplete == 0 && flags&enterSQWait == 0) {
+		// syscall's, not unix's: unix.RawSyscall6 is an assembly jump to it,
+		// reached through an ABI wrapper that costs a few ns per call.
+		n, _, errno = syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
 			uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 	} else {
-		n, _, errno = unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
+		n, _, errno = syscall.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),
 			uintptr(minComplete), uintptr(flags), uintptr(arg), argSize)
 	}
 	if errno != 0 {

@@ -340,3 +340,96 @@ func TestEnterErrorKeepsSQEs(t *testing.T) {
 		t.Fatalf("SQReady %d after a refused enter, want 1", r.SQReady())
 	}
 }
+
+// TestSubmitAndWaitBlocks: SubmitAndWait submits and then sleeps until the
+// completion arrives, on every kind of ring whose wait is made apart from the
+// submission (see submitThenWait) and on one whose wait is not (WithRawEnter).
+func TestSubmitAndWaitBlocks(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts []Option
+	}{
+		{"plain", nil},
+		{"coop taskrun", []Option{WithCoopTaskrun(), WithTaskrunFlag()}},
+		{"defer taskrun", []Option{WithDeferTaskrun(), WithTaskrunFlag()}},
+		{"defer taskrun, no flag", []Option{WithDeferTaskrun()}},
+		{"raw enter", []Option{WithRawEnter()}}, // may return early: see below
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			onLockedThread(t, func() {
+				r, err := New(4, tc.opts...)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				defer r.Close()
+				rd, wr := pipe(t)
+				buf := make([]byte, 8)
+				s, _ := r.GetSQE()
+				s.PrepRead(rd, buf, -1)
+				s.SetUserData(5)
+				go func() {
+					time.Sleep(20 * time.Millisecond)
+					unix.Write(wr, []byte("late"))
+				}()
+				start := time.Now()
+				if n, err := r.SubmitAndWait(1); n != 1 || err != nil {
+					t.Errorf("SubmitAndWait = %d, %v", n, err)
+					return
+				}
+				// A raw wait is not shielded from the signals with which the
+				// scheduler preempts a goroutine, and the kernel reports an
+				// interrupted wait after a submission as the count alone.
+				if el := time.Since(start); el < 15*time.Millisecond && !r.rawEnter {
+					t.Errorf("SubmitAndWait returned after %v, before the data was written", el)
+				}
+				c, err := r.WaitCQETimeout(5 * time.Second)
+				if err != nil || c.UserData != 5 || c.Res != 4 {
+					t.Errorf("PeekCQE = %+v, %v", c, err)
+					return
+				}
+				r.SeenCQE(c)
+
+				// What completes inline needs one enter, submission and wait.
+				enters := r.Stats().Enters
+				s, _ = r.GetSQE()
+				s.PrepNop()
+				if n, err := r.SubmitAndWait(1); n != 1 || err != nil || r.CQReady() != 1 {
+					t.Errorf("SubmitAndWait of a NOP = %d, %v, CQReady %d", n, err, r.CQReady())
+				}
+				if d := r.Stats().Enters - enters; d != 1 {
+					t.Errorf("SubmitAndWait of a NOP entered %d times, want 1", d)
+				}
+			})
+		})
+	}
+}
+
+// TestPeekBatchWraps: a batch that runs past the end of the CQ comes back in
+// order, the entries at the end of the ring and then those at its start.
+func TestPeekBatchWraps(t *testing.T) {
+	r := newRing(t, 8, WithCQSize(8))
+	dst := make([]CQE, 8)
+	ud := uint64(0)
+	for round := 0; round < 10; round++ {
+		want := 5 - round%2*3 // 5 and 2: both ways of copying
+		for i := 0; i < want; i++ {
+			s := sqe(t, r)
+			s.PrepNop()
+			s.SetUserData(ud + uint64(i))
+		}
+		if n, err := r.SubmitAndWait(uint32(want)); n != want || err != nil {
+			t.Fatalf("SubmitAndWait = %d, %v", n, err)
+		}
+		if n := r.PeekBatch(dst); n != want {
+			t.Fatalf("round %d: PeekBatch = %d, want %d", round, n, want)
+		}
+		for i := 0; i < want; i++ {
+			if dst[i].UserData != ud+uint64(i) {
+				t.Fatalf("round %d: CQE %d has user data %d, want %d", round, i, dst[i].UserData, ud+uint64(i))
+			}
+		}
+		r.CQAdvance(uint32(want))
+		ud += uint64(want)
+	}
+}
