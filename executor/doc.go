@@ -1,71 +1,91 @@
-// Package executor is kasync's runtime over io_uring: an Executor runs tasks
-// (Spawn), drives their I/O on io_uring rings, and stops everything cleanly
-// when it is closed (kasync's AutoStopHandle).
+// Package executor is kasync's runtime over io_uring: an Executor runs tasks,
+// drives their I/O on io_uring rings, and stops everything cleanly when it is
+// closed (kasync's AutoStopHandle).
 //
-// # Operations
+// # Which entry point
 //
-// Every request the executor sends to the kernel (a network read, a file
-// write, a timer) goes through one lifecycle (op.go): a slot in its loop's
-// table, user data that carries the slot and a generation, a batch
-// submission, a completion routed back by that user data, and a release.
-// A CQE for an old generation of a slot is dropped, so a late or extra
-// completion never reaches the slot's next owner. Cancellation (a context
-// that is done, a deadline, Close) submits ASYNC_CANCEL and still waits for
-// the operation's own completion: when a call returns, the kernel is done
-// with its buffer, and the result says whether the operation completed or
-// was cancelled, so no byte read or written goes unreported.
+//   - A drop-in for Go's net: Listen returns a net.Listener, Dial a net.Conn
+//     and ListenPacket a net.PacketConn, so http.Serve and anything else
+//     written against net's interfaces runs on io_uring unchanged.
+//   - The event-driven fast path, for the last factor of throughput: Serve
+//     runs a Handler (OnOpen, OnData, OnClose) on loops that own their
+//     threads, with no goroutine per connection or message.
+//   - Files: Open, OpenFile, Create and NewFile return a *File (io.ReaderAt
+//     and friends, O_DIRECT, registered buffers, batches); CopyFile copies.
+//   - Tasks and timers: Spawn, Sleep.
+//   - The io_uring interface itself is package ring.
+//
+// Options are functions, one type per entry: Option for New, NetOption for
+// Listen, ListenPacket and Dial (a call refuses an option that is not its
+// own), ServeOption for Serve.
+//
+// # The core
+//
+// One operation lifecycle serves both kinds of loop and every layer. An op
+// (op.go, optable.go) is a slot in its loop's table with a generation, and
+// a small state machine: free, live, cancelling, done. Its SQE's user data
+// carries slot and generation, so a CQE for a slot's old generation is
+// dropped and never reaches the slot's next owner. One function routes a
+// CQE to its op (opTable.dispatch), and one rule releases it: an op someone
+// waits for is released by that waiter after the terminal CQE, an op nobody
+// waits for (the fast path's callbacks) by dispatch after its last
+// callback. Single-shot, linked-timeout, multishot (multishot.go) and batch
+// ops are ways to start it (loop.start with a startSpec, startHeld,
+// startBatch), not copies of it. Cancelling is an ASYNC_CANCEL, prepared in
+// one place (prepCancel), that never ends an op by itself: the op's own CQE
+// still comes, so a buffer is released only once the kernel is done with
+// it, and a result is never lost.
+//
+// How an op ended becomes the error a user sees in one function
+// (outcome.cancelCause): the descriptor closed by its owner (net.ErrClosed,
+// os.ErrClosed), the Executor closed (ErrClosed), a deadline
+// (os.ErrDeadlineExceeded), a context (its cause), or the kernel's errno,
+// which the layers wrap in *net.OpError or *fs.PathError.
 //
 // # Lifetimes
 //
-// Buffers passed to an operation belong to the kernel until the call
-// returns. A descriptor stays open while any operation on it is in flight:
-// closing it cancels them, and the real close(2) happens after the last one
-// completed, so a reused descriptor number never receives a stale request.
-// Close of the Executor cancels every task's context and every operation,
-// reaps every completion, waits for every task, and closes the rings; it
-// leaves no goroutine or descriptor behind.
+// A descriptor's whole lifetime is one atomic state word (fd.go, in the
+// manner of Go's internal/poll fdMutex): a closing bit, who closed it (its
+// owner or the Executor), and a reference count, one for the open descriptor
+// and one per op in flight. Conns, listeners, packet conns and files keep
+// their closed state there and nowhere else. Close sets the bit, which
+// refuses new ops, cancels those in flight, and drops the open reference;
+// the real close(2) happens when the last reference goes, so a reused
+// descriptor number never receives a stale request. Buffers passed to a call
+// belong to the kernel until the call returns.
+//
+// Close of the Executor refuses new work with ErrClosed, cancels every
+// task's context and every op, closes every descriptor it made (conns,
+// listeners with the connections queued in them, packet conns, files, on
+// either backend), reaps every completion, waits for every task and Server,
+// and closes the rings. Blocked calls return errors that match ErrClosed.
 //
 // # Driving the rings from Go
 //
-// A goroutine blocked in io_uring_enter holds an OS thread and its P, and
-// goroutines locked to threads pay an OS context switch per hand-off, so the
-// executor never blocks in the kernel. Each loop's ring is set up with
-// COOP_TASKRUN and TASKRUN_FLAG (any thread may enter). A goroutine that
-// starts an operation queues its SQE and parks; a flusher goroutine, woken
-// once per batch, yields first so that every runnable goroutine queues its
-// SQE, then submits them all with one io_uring_enter and reaps what
-// completed. Completions that arrive while everyone sleeps wake a poller
-// goroutine parked in Go's netpoller on the ring's descriptor. Each
-// completion wakes exactly the goroutine waiting for it.
+// A goroutine blocked in io_uring_enter holds an OS thread and its P, so
+// goroutine-style I/O never blocks in the kernel: each of the Executor's
+// loops (loop.go) has a ring with COOP_TASKRUN and TASKRUN_FLAG; a
+// goroutine that starts an op queues its SQE and parks; a flusher, woken
+// once per batch, yields so that every runnable goroutine queues its SQE,
+// then submits them all with one enter and reaps; a poller parked in Go's
+// netpoller on the ring's descriptor reaps what completes while everyone
+// sleeps. Each completion wakes exactly the goroutine waiting for it.
 //
-// Measured on the development machine (2 cores, Linux 6.18, Go 1.26,
-// GOMAXPROCS=1, taskset -c 0; medians of 5):
-//
-//   - BenchmarkNop64, 64 goroutines each doing one 64-byte read of /dev/zero
-//     at a time: 879 ns per read through the executor against 491 ns for the
-//     plain read(2), 0.56x, with 58 SQEs per enter and 0 allocations per
-//     operation. A /dev/zero read is the best case for a plain system call:
-//     it never blocks, so there is nothing for a ring to overlap, and the
-//     executor's cost is the goroutine park and wake-up per operation.
-//   - Where it counts, network I/O (bench/, 64-byte echo, one core): the
-//     goroutine-per-connection echo on this executor does 0.99-1.14x Go
-//     net's round trips at 100 connections (the margin is within the VM's
-//     noise), net/http on its listener 1.14-1.32x net/http on Go's, and the
-//     event-driven Serve 1.35-1.55x Go net and 1.8x gnet.
-//   - Files: reads that wait for the device (O_DIRECT) all stay in flight,
-//     2.15x os.File with 6 threads against 24-34. A read the page cache
-//     holds costs the same in the ring as in a system call, plus the park,
-//     so File.ReadAt takes cached data with preadv2(RWF_NOWAIT) first.
-//
-// Blocking in io_uring_enter from a goroutine, or a loop goroutine locked to
-// its thread, measured worse in prototypes (0.45x Go net) and is left to the
-// event-driven fast path (Serve), which owns a thread by design.
+// The fast path's loops (handler_loop.go) own a thread each: a goroutine
+// locked to it, its ring SINGLE_ISSUER and DEFER_TASKRUN, one enter per turn
+// that submits everything and waits, handlers run inline. Its connection
+// state machine (handler_conn.go) asks for I/O through one small interface,
+// connIO, implemented with SQEs on the ring (handler_uring_io.go) and, on
+// the Go backend, with a reader and a writer goroutine per connection
+// (handler_gobackend.go). Receive buffers for both kinds of loop come from
+// one provided-buffer pool (bufpool.go).
 //
 // # Where io_uring is refused
 //
 // If the kernel refuses io_uring (a container's seccomp profile,
 // kernel.io_uring_disabled, the memlock limit), New logs one warning and
-// returns an Executor whose Backend is BackendGo: tasks, timers, networking
-// and files then run on Go's own runtime. With the Strict option New returns
-// the error instead; it wraps ring.ErrUnavailable.
+// returns an Executor whose Backend is BackendGo: every entry point then
+// runs on Go's own net, os and time, with the same API and the same
+// promises, Close's above all. With WithStrict, New returns the error
+// instead; it wraps ring.ErrUnavailable.
 package executor
