@@ -48,22 +48,21 @@ func kasyncPipe(t *testing.T, e *Executor, network, address string) nettest.Make
 	}
 }
 
-func TestNetConnTCP4(t *testing.T) {
-	e := newTestExecutor(t)
-	nettest.TestConn(t, kasyncPipe(t, e, "tcp", "127.0.0.1:0"))
-}
-
-func TestNetConnTCP6(t *testing.T) {
-	if !hasLoopback6() {
-		t.Skip("no ::1 here")
-	}
-	e := newTestExecutor(t)
-	nettest.TestConn(t, kasyncPipe(t, e, "tcp6", "[::1]:0"))
-}
-
-func TestNetConnUnix(t *testing.T) {
-	e := newTestExecutor(t)
-	nettest.TestConn(t, kasyncPipe(t, e, "unix", filepath.Join(t.TempDir(), "s")))
+// TestNetConn runs x/net/nettest's conformance tests of net.Conn over TCP
+// on IPv4 and IPv6 and over Unix sockets, on both backends.
+func TestNetConn(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		t.Run("tcp4", func(t *testing.T) { nettest.TestConn(t, kasyncPipe(t, e, "tcp", "127.0.0.1:0")) })
+		t.Run("tcp6", func(t *testing.T) {
+			if !hasLoopback6() {
+				t.Skip("no ::1 here")
+			}
+			nettest.TestConn(t, kasyncPipe(t, e, "tcp6", "[::1]:0"))
+		})
+		t.Run("unix", func(t *testing.T) {
+			nettest.TestConn(t, kasyncPipe(t, e, "unix", filepath.Join(t.TempDir(), "s")))
+		})
+	})
 }
 
 func hasLoopback6() bool {
