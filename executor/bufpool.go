@@ -67,6 +67,7 @@ func newBufPool(r *ring.Ring, group uint16, mode RecvMode, size, count int) (*bu
 			return nil, err
 		}
 	}
+	memlocked.Add(int64(br.Memlock()))
 	p := &bufPool{br: br, mode: mode, size: size, count: count, mem: unsafe.Pointer(&br.Buf(0)[0])}
 	if mode == RecvBundle && count > 1 && &br.Buf(1)[0] != (*byte)(unsafe.Add(p.mem, size)) {
 		p.mode = RecvPlain // buffers not laid out back to back: no bundles
@@ -148,4 +149,7 @@ func (p *bufPool) publish() {
 }
 
 // close unregisters the pool and frees its memory.
-func (p *bufPool) close() { p.br.Close() }
+func (p *bufPool) close() {
+	memlocked.Add(-int64(p.br.Memlock()))
+	p.br.Close()
+}

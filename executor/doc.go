@@ -88,4 +88,13 @@
 // runs on Go's own net, os and time, with the same API and the same
 // promises, Close's above all. With WithStrict, New returns the error
 // instead; it wraps ring.ErrUnavailable.
+//
+// The memlock limit (memlock.go) is met before it refuses: without
+// CAP_IPC_LOCK, rings and buffer rings are charged to the user's
+// RLIMIT_MEMLOCK, so New and each Serve size their rings to at most half
+// of what is free (fewer entries, then fewer loops), a ring the kernel
+// refuses is retried smaller, and where even the smallest is refused New
+// falls back as above and a Serve runs that server alone on Go's net (one
+// warning; WithStrict makes it an error). Stats and ServerStats say which
+// backend and why (BackendReason).
 package executor

@@ -68,6 +68,10 @@ type Executor struct {
 	closed    chan struct{}
 	closeErr  error
 	closeOnce sync.Once
+
+	strict bool                          // WithStrict: servers fail where io_uring is refused
+	logf   func(format string, a ...any) // the one warning of a fallback
+	reason string                        // why this backend, or why rings are smaller (Stats)
 }
 
 // New starts an executor. Where the kernel refuses io_uring (seccomp,
@@ -95,19 +99,38 @@ func New(opts ...Option) (*Executor, error) {
 	if c.goOnly {
 		return newGoBackend(), nil
 	}
-	ringOpts := append([]ring.Option{
-		ring.WithCQSize(4 * c.entries), ring.WithClamp(),
-		ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
-	}, c.ringOpts...)
-	for i := 0; i < c.loops; i++ {
-		l, err := newLoop(i, c.entries, ringOpts, e.closing)
-		if err != nil {
-			e.Close()
-			if errors.Is(err, ring.ErrUnavailable) && !c.strict {
-				c.logf("kasync: %v; falling back to Go's net and os", err)
-				return newGoBackend(), nil
-			}
+	ringOpts := func(entries uint32) []ring.Option {
+		return append([]ring.Option{
+			ring.WithCQSize(4 * entries), ring.WithClamp(),
+			ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
+		}, c.ringOpts...)
+	}
+	fallback := func(err error) (*Executor, error) {
+		e.Close()
+		if !errors.Is(err, ring.ErrUnavailable) || c.strict {
 			return nil, fmt.Errorf("executor: %w", err)
+		}
+		c.logf("kasync: %v; falling back to Go's net and os", err)
+		g := newGoBackend()
+		g.strict, g.logf, g.reason = c.strict, c.logf, err.Error()
+		return g, nil
+	}
+	sz, err := sizeRings("New", c.loops, c.entries, minLoopEntries, func(n uint32) int {
+		return ring.MemlockCost(n, 4*n, ring.SetupCQSize) + ring.BufRingMemlock(netBufCount)
+	})
+	if err != nil {
+		return fallback(err)
+	}
+	e.strict, e.logf, e.reason = c.strict, c.logf, sz.note
+	for i := 0; i < sz.loops; i++ {
+		l, err := newLoop(i, sz.entries, ringOpts, e.closing)
+		if err != nil {
+			if i > 0 && isMemlock(err) { // shrink: fewer loops
+				e.reason = fmt.Sprintf("New sized to RLIMIT_MEMLOCK %s: the kernel refused loop %d of %d (%v)",
+					limitString(), i+1, sz.loops, err)
+				break
+			}
+			return fallback(err)
 		}
 		e.loops = append(e.loops, l)
 	}
@@ -117,7 +140,7 @@ func New(opts ...Option) (*Executor, error) {
 // newGoBackend returns an Executor on Go's runtime (BackendGo).
 func newGoBackend() *Executor {
 	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
-		closing: make(chan struct{}), closed: make(chan struct{})}
+		closing: make(chan struct{}), closed: make(chan struct{}), logf: log.Printf}
 }
 
 // withGoBackend makes New return the Go backend without trying io_uring,

@@ -83,6 +83,9 @@ type Server struct {
 
 	goLn       net.Listener  // Go fallback: the listener
 	acceptDone chan struct{} // Go fallback: closed when its accepting ends
+
+	backend Backend // what this server runs on (ServerStats)
+	reason  string  // why, or why its rings are smaller than asked
 }
 
 // Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and
@@ -102,8 +105,14 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 		return nil, listenError(network, address, err)
 	}
 	if e.backend == BackendGo {
-		return e.serveGo(network, address, h, cfg)
+		return e.serveGoBecause(network, address, h, cfg, e.reason)
 	}
+	asked := cfg
+	sz, err := sizeRings("Serve", cfg.loops, cfg.entries, minHLoopEntries, cfg.memlockCost)
+	if err != nil {
+		return e.serveFallback(network, address, h, asked, err)
+	}
+	cfg.entries, cfg.loops = sz.entries, sz.loops
 	k, err := parseNetwork(network, false)
 	if err != nil {
 		return nil, listenError(network, address, err)
@@ -123,7 +132,8 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}
-	s := &Server{e: e, h: h, cfg: cfg, addr: netAddrOf(network, sa), done: make(chan struct{})}
+	s := &Server{e: e, h: h, cfg: cfg, addr: netAddrOf(network, sa), done: make(chan struct{}),
+		backend: BackendIOURing, reason: sz.note}
 	if k.unix && !strings.HasPrefix(address, "@") {
 		s.unlink = address
 	}
@@ -166,6 +176,9 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 	if len(errs) > 0 {
 		s.Close()
 		watch.Wait()
+		if memlockRefused(errs) {
+			return e.serveFallback(network, address, h, asked, &memlockError{what: "Serve", err: errs[0]})
+		}
 		return nil, listenError(network, address, errors.Join(errs...))
 	}
 	return s, nil

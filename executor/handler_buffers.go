@@ -16,23 +16,25 @@ import (
 // per-thread.
 func (l *hloop) setup() error {
 	cfg := l.cfg
-	entries := cfg.entries
-	base := append([]ring.Option{ring.WithCQSize(8 * entries), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
-	if cfg.keepP {
-		base = append(base, ring.WithRawEnter())
-	}
 	var err error
 	for _, extra := range [][]ring.Option{
 		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag(), ring.WithNoSQArray()},
 		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag()}, // before 6.6
 		{ring.WithCoopTaskrun(), ring.WithTaskrunFlag()},  // before 6.1
 	} {
-		l.r, err = ring.New(entries, append(append([]ring.Option{}, base...), extra...)...)
+		l.r, err = newRingShrinking(cfg.entries, min(cfg.entries, minHLoopEntries), func(n uint32) []ring.Option {
+			opts := append([]ring.Option{ring.WithCQSize(8 * n), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
+			if cfg.keepP {
+				opts = append(opts, ring.WithRawEnter())
+			}
+			return append(opts, extra...)
+		})
 		if !errors.Is(err, syscall.EINVAL) {
 			break
 		}
 	}
 	if err != nil {
+		l.r = nil
 		return err
 	}
 	l.r.RegisterRingFd() // an optimization; without it enter looks the fd up

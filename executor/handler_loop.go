@@ -243,6 +243,7 @@ func (l *hloop) teardown() {
 		l.bufs.close()
 	}
 	if l.r != nil {
+		unchargeRing(l.r)
 		l.r.Close()
 	}
 	unix.Close(l.efd)

@@ -8,6 +8,13 @@ import (
 
 // ServerStats counts what a Server's loops did.
 type ServerStats struct {
+	// Backend is what the server runs on: io_uring, or Go's net where the
+	// kernel refused it (the Executor's backend, or for this server alone,
+	// the memlock limit). BackendReason says why, or why its rings are
+	// smaller than asked; "" when there is nothing to say.
+	Backend       Backend
+	BackendReason string
+
 	Loops    int
 	RecvMode RecvMode // what the loops use (the first loop's, if they differ)
 	Conns    int      // open now
@@ -41,7 +48,7 @@ func (s *Server) Stats() ServerStats {
 			}
 		}
 	}
-	st := ServerStats{Loops: len(s.loops)}
+	st := ServerStats{Loops: len(s.loops), Backend: s.backend, BackendReason: s.reason}
 	sums := st.counters()
 	for i, l := range s.loops {
 		p := &l.pub

@@ -49,13 +49,14 @@ type loopStats struct {
 	started, completed, batches, sqFullWaits, cancels atomic.Uint64
 }
 
-func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) (*loop, error) {
-	r, err := ring.New(entries, opts...)
+func newLoop(id int, entries uint32, opts func(uint32) []ring.Option, closing chan struct{}) (*loop, error) {
+	r, err := newRingShrinking(entries, min(entries, minLoopEntries), opts)
 	if err != nil {
 		return nil, err
 	}
 	dup, err := unix.FcntlInt(uintptr(r.Fd()), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
+		unchargeRing(r)
 		r.Close()
 		return nil, os.NewSyscallError("dup ring fd", err)
 	}
@@ -406,6 +407,7 @@ func (l *loop) finish() error {
 	defer l.mu.Unlock()
 	l.closed = true
 	l.lastRing = l.r.Stats()
+	unchargeRing(l.r)
 	err := l.r.Close()
 	l.net.ringClosed()
 	return err

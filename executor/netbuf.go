@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"github.com/kasync-go/kasync/ring"
 	"sync"
 	"sync/atomic"
 )
@@ -52,6 +53,10 @@ func (l *loop) bufRing() *bufPool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.br == nil && !n.fail && !n.dead && !l.closed {
+		if free, _ := memlockFree(); free < int64(ring.BufRingMemlock(netBufCount)) {
+			n.fail = true // the memlock limit: read into the caller's buffers
+			return nil
+		}
 		br, err := newBufPool(l.r, netBufGroup, RecvPlain, netBufSize, netBufCount)
 		if err != nil {
 			n.fail = true

@@ -2,7 +2,13 @@ package executor
 
 // Stats counts what an Executor did since New.
 type Stats struct {
-	Backend     Backend // io_uring, or go when io_uring was refused
+	Backend Backend // io_uring, or go when io_uring was refused
+	// BackendReason says why io_uring was refused, or why the rings are
+	// smaller or fewer than asked (the memlock limit); "" otherwise.
+	BackendReason string
+	// Memlocked is the locked memory (RLIMIT_MEMLOCK) the rings and buffer
+	// rings of all of this process's Executors and Servers hold now.
+	Memlocked   int64
 	Loops       int
 	Submitted   uint64  // SQEs the kernel took
 	Completed   uint64  // operations that reached their terminal CQE
@@ -22,7 +28,7 @@ type Stats struct {
 
 // Stats returns the executor's counters, summed over its loops.
 func (e *Executor) Stats() Stats {
-	s := Stats{Backend: e.backend, Loops: len(e.loops)}
+	s := Stats{Backend: e.backend, BackendReason: e.reason, Loops: len(e.loops), Memlocked: memlocked.Load()}
 	for _, l := range e.loops {
 		l.mu.Lock()
 		rs := l.lastRing

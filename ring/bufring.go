@@ -81,7 +81,7 @@ func (r *Ring) NewBufRing(group uint16, count uint32, size int, opts ...BufRingO
 	br.incremental = reg.flags&pbufRingInc != 0
 	if _, err := r.register("buffer ring", regPbufRing, unsafe.Pointer(reg), 1); err != nil {
 		unix.Munmap(mem)
-		return nil, err
+		return nil, memlockError(err, "buffer ring", BufRingMemlock(count))
 	}
 	br.mem = mem[ringBytes:]
 	br.ringMem = mem

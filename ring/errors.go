@@ -39,7 +39,7 @@ func (e *UnavailableError) Cause() string {
 	case syscall.ENOSYS:
 		return "the kernel is older than 5.1 or was built without CONFIG_IO_URING"
 	case syscall.ENOMEM:
-		return "out of locked memory: raise RLIMIT_MEMLOCK (ulimit -l) or close other rings"
+		return MemlockHint()
 	default:
 		return "io_uring cannot be set up on this system"
 	}

@@ -105,7 +105,7 @@ func (r *Ring) RegisterBuffers(bufs [][]byte) error {
 	}
 	_, err := r.register("buffers", regBuffers, unsafe.Pointer(&iov[0]), uint32(len(iov)))
 	runtime.KeepAlive(bufs)
-	return err
+	return memlockError(err, "buffers", BuffersMemlock(bufs))
 }
 
 // UnregisterBuffers releases the registered buffers.

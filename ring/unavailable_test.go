@@ -19,6 +19,9 @@ func TestMain(m *testing.M) {
 	if errno := os.Getenv(childEnv); errno != "" {
 		os.Exit(seccompChild(errno))
 	}
+	if os.Getenv(memlockChildEnv) != "" {
+		os.Exit(memlockChild())
+	}
 	os.Exit(m.Run())
 }
 
