@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -42,7 +43,8 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 	default:
 		return nil, listenError(network, address, net.UnknownNetworkError(network))
 	}
-	ln, err := net.Listen(network, address)
+	lc := net.ListenConfig{Control: reusePortControl(cfg.sharePort && network != "unix")}
+	ln, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, err
 	}
