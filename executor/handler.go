@@ -96,6 +96,12 @@ type Server struct {
 // for completions. The server stops with Close or Shutdown, or when the
 // Executor closes.
 //
+// An address in use fails with EADDRINUSE in a *net.OpError, as with
+// net.Listen, although the loops' sockets use SO_REUSEPORT: Serve checks
+// first that no socket holds the address. To share it with other servers
+// (another process, a restart that overlaps the old one), give
+// ServeSharePort.
+//
 // Where io_uring is refused (Backend BackendGo), Serve runs the same Handler
 // on Go's net, with the same guarantees: a goroutine per loop runs the
 // handler, and a reader and a writer goroutine per connection do the I/O.
@@ -128,7 +134,7 @@ func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption
 	if k.unix {
 		nsock = 1
 	}
-	fds, sa, err := bindSockets(family, k, sa, v6only, nsock, false)
+	fds, sa, err := bindSockets(family, k, sa, v6only, nsock, false, cfg.sharePort)
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -42,7 +43,8 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 	default:
 		return nil, listenError(network, address, net.UnknownNetworkError(network))
 	}
-	ln, err := net.Listen(network, address)
+	lc := net.ListenConfig{Control: reusePortControl(cfg.sharePort && network != "unix")}
+	ln, err := lc.Listen(context.Background(), network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -76,14 +78,20 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 // goAccept accepts connections and hands them to the loops round robin.
 func (s *Server) goAccept() {
 	defer close(s.acceptDone)
+	var logged time.Time
 	for i := 0; ; i++ {
 		nc, err := s.goLn.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.cfg.logf("kasync: serve: accept: %v", err)
-			time.Sleep(10 * time.Millisecond) // out of descriptors: retry soon
+			// Out of descriptors: retry soon, and say so at most once a
+			// second, as the io_uring loops do.
+			if now := time.Now(); now.Sub(logged) > time.Second {
+				logged = now
+				s.cfg.logf("kasync: serve: accept: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {

@@ -60,6 +60,7 @@ type hloop struct {
 	linger []*HConn
 
 	stopping bool
+	idle     bool  // ServeKeepP: a wait ran out with nothing; sleep (turn)
 	noAccept bool  // Shutdown: accept no more connections
 	failed   error // the ring broke: give up on the conns
 
@@ -143,11 +144,20 @@ func (l *hloop) run(inits chan<- error) {
 	close(l.exited)
 }
 
-// keepPSlice bounds a ServeKeepP loop's wait in the kernel, so an idle loop
-// hands its P to other goroutines at least this often.
+// keepPSlice bounds a busy ServeKeepP loop's raw wait in the kernel, so that
+// it hands its P to other goroutines at least this often; a slice that runs
+// out with nothing to show makes the loop idle (hloop.idle).
 const keepPSlice = time.Millisecond
 
 // turn runs one loop turn; false once the loop has stopped.
+//
+// A ServeKeepP loop keeps its P only while it is busy: its waits are raw
+// enters of at most keepPSlice. Once one runs out with no completion, the
+// loop is idle, and its next waits are ordinary blocking enters
+// (SubmitAndSleep), without a timeout unless a timer asks for one, that
+// hand the P back to the scheduler, until a completion comes. An idle
+// server so sleeps in the kernel and costs no CPU, and a busy one pays the
+// P hand-off only on the first turn after an idle millisecond.
 func (l *hloop) turn() bool {
 	l.beginTurn()
 	l.flush()
@@ -156,20 +166,29 @@ func (l *hloop) turn() bool {
 	}
 	var err error
 	d, ok := l.waitTimeout()
-	if l.cfg.keepP && (!ok || d > keepPSlice) {
+	sliced := l.cfg.keepP && !l.idle && (!ok || d > keepPSlice)
+	if sliced {
 		d, ok = keepPSlice, true
 	}
-	if ok {
+	switch {
+	case l.idle && ok:
+		_, err = l.r.SubmitAndSleepTimeout(1, d)
+	case l.idle:
+		_, err = l.r.SubmitAndSleep(1)
+	case ok:
 		_, err = l.r.SubmitAndWaitTimeout(1, d)
-	} else {
+	default:
 		_, err = l.r.SubmitAndWait(1)
 	}
 	l.st[ctrTurns]++
-	if l.cfg.keepP && (err == syscall.ETIME || l.st[ctrTurns]%64 == 0) {
-		// A loop that keeps its P lends it out now and then, so other
-		// goroutines (timers, signals, the GC) need not wait for the
-		// scheduler to preempt a thread that is mostly in the kernel.
-		runtime.Gosched()
+	if l.cfg.keepP {
+		l.idle = err == syscall.ETIME && l.r.CQReady() == 0 && (sliced || l.idle)
+		if err == syscall.ETIME || l.st[ctrTurns]%64 == 0 {
+			// A loop that keeps its P lends it out now and then, so other
+			// goroutines (timers, signals, the GC) need not wait for the
+			// scheduler to preempt a thread that is mostly in the kernel.
+			runtime.Gosched()
+		}
 	}
 	if err != nil && err != syscall.ETIME && err != syscall.EBUSY && err != syscall.EAGAIN && err != syscall.EINTR {
 		l.fail(err)

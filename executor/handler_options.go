@@ -72,6 +72,7 @@ type serveConfig struct {
 	zcThreshold int
 	direct      bool
 	keepP       bool
+	sharePort   bool
 	linger      time.Duration
 	entries     uint32
 	onPanic     func(c *HConn, p *HandlerPanic)
@@ -122,13 +123,24 @@ func ServeDirectFiles() ServeOption { return func(c *serveConfig) { c.direct = t
 // P of a thread blocked in a system call to another thread and takes it back
 // when the call returns; a loop that waits once per turn pays that hand-off
 // (and the sysmon wake-ups behind it) every turn, measured at about a fifth
-// of a one-core echo server's CPU with GOMAXPROCS=1. With it, the loop lends
-// its P to other goroutines itself: it waits in the kernel for at most a
-// millisecond and yields then, and every 64 turns under load. Use it when
-// the process exists to serve and GOMAXPROCS
-// is not above the number of loops; with spare Ps the hand-off does not
-// happen anyway.
+// of a one-core echo server's CPU with GOMAXPROCS=1. With it, a busy loop
+// lends its P to other goroutines itself: its raw waits in the kernel last
+// at most a millisecond, and it yields then and every 64 turns. Once such a
+// wait runs out with nothing done, the loop is idle and waits as an
+// ordinary blocking system call again, handing its P back, until the next
+// completion: an idle server costs no CPU and makes no timed wake-ups. Use
+// it when the process exists to serve and GOMAXPROCS is not above the
+// number of loops; with spare Ps the hand-off does not happen anyway.
 func ServeKeepP() ServeOption { return func(c *serveConfig) { c.keepP = true } }
+
+// ServeSharePort lets the server's listening sockets join the SO_REUSEPORT
+// sockets of the same user already bound to its address, in this process or
+// another, the kernel spreading connections over all of them: two copies of
+// a server, or a restart that starts the new one before it stops the old.
+// Without it, Serve on an address in use fails with EADDRINUSE, as
+// net.Listen does. TCP only; on the Go backend it sets SO_REUSEPORT on Go's
+// listener.
+func ServeSharePort() ServeOption { return func(c *serveConfig) { c.sharePort = true } }
 
 // ServeLinger bounds how long a closed connection keeps trying to send its
 // queued output before it is dropped (default 5s; 0 drops it at once,

@@ -30,6 +30,9 @@ type ServerStats struct {
 	Pauses   uint64 // times a connection stopped receiving for output over the limit
 	Panics   uint64
 	Stale    uint64 // CQEs for a slot's old generation, dropped
+
+	CQOverflows uint64 // times the kernel held completions back (CQ full) and they were flushed
+	CQDropped   uint64 // completions the kernel dropped (CQ full, no memory): 0 unless broken
 }
 
 // Stats returns the server's counters. Each loop publishes them when asked,
@@ -78,7 +81,9 @@ const (
 	ctrNoBufs
 	ctrPauses
 	ctrPanics
-	ctrStale // the op table's, copied at publish
+	ctrStale       // the op table's, copied at publish
+	ctrCQOverflows // the ring's, copied at publish
+	ctrCQDropped   // the ring's, copied at publish
 	nctr
 )
 
@@ -88,6 +93,7 @@ func (st *ServerStats) counters() [nctr]*uint64 {
 		ctrAccepted: &st.Accepted, ctrTurns: &st.Turns, ctrEnters: &st.Enters, ctrCQEs: &st.CQEs,
 		ctrBytesIn: &st.BytesIn, ctrBytesOut: &st.BytesOut, ctrSends: &st.Sends, ctrZCSends: &st.ZCSends,
 		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
+		ctrCQOverflows: &st.CQOverflows, ctrCQDropped: &st.CQDropped,
 	}
 }
 
@@ -103,7 +109,9 @@ type hpub struct {
 // publish copies the loop's counters where Stats reads them.
 func (l *hloop) publish() {
 	if l.r != nil {
-		l.st[ctrEnters] = l.r.Stats().Enters
+		rs := l.r.Stats()
+		l.st[ctrEnters], l.st[ctrCQOverflows] = rs.Enters, rs.OverflowFlushes
+		l.st[ctrCQDropped] = uint64(l.r.Overflowed())
 	}
 	l.st[ctrStale] = l.table.stale
 	l.pub.conns.Store(int64(len(l.conns)))

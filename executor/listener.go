@@ -87,7 +87,7 @@ func (e *Executor) Listen(network, address string, opts ...NetOption) (net.Liste
 			return err
 		}
 		laddr = resolved
-		fds, bound, err = bindSockets(family, k, sa, v6only, n, cfg.reusePort)
+		fds, bound, err = bindSockets(family, k, sa, v6only, n, cfg.reusePort, cfg.sharePort)
 		return err
 	})
 	if err != nil {

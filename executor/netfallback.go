@@ -3,7 +3,9 @@ package executor
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +19,12 @@ func (e *Executor) goListen(network, address string, cfg *netConfig) (net.Listen
 	if e.isClosing() {
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
-	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort), KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
+	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort || cfg.sharePort), KeepAliveConfig: goKeepAlive(cfg.keepAlive)}
 	var ln net.Listener
 	err := inNamespace(cfg.namespace, func() (err error) {
+		if address, err = goProbe(network, address, false, cfg); err != nil {
+			return err
+		}
 		ln, err = lc.Listen(context.Background(), network, address)
 		return err
 	})
@@ -73,9 +78,12 @@ func (e *Executor) goListenPacket(network, address string, cfg *netConfig) (net.
 	if e.isClosing() {
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
-	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort)}
+	lc := net.ListenConfig{Control: reusePortControl(cfg.reusePort || cfg.sharePort)}
 	var pc net.PacketConn
 	err := inNamespace(cfg.namespace, func() (err error) {
+		if address, err = goProbe(network, address, true, cfg); err != nil {
+			return err
+		}
 		pc, err = lc.ListenPacket(context.Background(), network, address)
 		return err
 	})
@@ -91,6 +99,34 @@ func (e *Executor) goListenPacket(network, address string, cfg *netConfig) (net.
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
 	return gp, nil
+}
+
+// goProbe is bindSockets' probe (probeAddr) for the Go backend: with
+// WithReusePort and not WithSharePort, a listener of Go's without
+// SO_REUSEPORT first checks that no socket holds address, and the address
+// it got (the port, for port 0) is returned for the real one. The same race
+// remains between the probe's close and the real bind.
+func goProbe(network, address string, packet bool, cfg *netConfig) (string, error) {
+	if !cfg.reusePort || cfg.sharePort || strings.HasPrefix(network, "unix") {
+		return address, nil
+	}
+	var probe io.Closer
+	var addr net.Addr
+	if packet {
+		pc, err := net.ListenPacket(network, address)
+		if err != nil {
+			return "", err
+		}
+		probe, addr = pc, pc.LocalAddr()
+	} else {
+		ln, err := net.Listen(network, address)
+		if err != nil {
+			return "", err
+		}
+		probe, addr = ln, ln.Addr()
+	}
+	probe.Close()
+	return addr.String(), nil
 }
 
 // reusePortControl sets SO_REUSEPORT on a socket Go's net makes, if asked.

@@ -20,6 +20,7 @@ type netConfig struct {
 	filter       func(remote netip.AddrPort) Verdict
 	packetFilter func(from netip.AddrPort, b []byte) Verdict
 	reusePort    bool
+	sharePort    bool
 	namespace    string
 	keepAlive    *net.KeepAliveConfig // nil: the default
 	given        netOpt               // which options were given
@@ -34,11 +35,12 @@ const (
 	optReusePort
 	optNamespace
 	optKeepAlive
+	optSharePort
 )
 
 var netOptNames = map[netOpt]string{
 	optFilter: "WithFilter", optPacketFilter: "WithPacketFilter", optReusePort: "WithReusePort",
-	optNamespace: "WithNamespace", optKeepAlive: "WithKeepAlive",
+	optNamespace: "WithNamespace", optKeepAlive: "WithKeepAlive", optSharePort: "WithSharePort",
 }
 
 // The calls NetOptions go to, and the options each takes.
@@ -49,8 +51,8 @@ const (
 )
 
 var netOptsOf = map[string]netOpt{
-	callListen:       optFilter | optReusePort | optNamespace | optKeepAlive,
-	callListenPacket: optPacketFilter | optReusePort | optNamespace,
+	callListen:       optFilter | optReusePort | optSharePort | optNamespace | optKeepAlive,
+	callListenPacket: optPacketFilter | optReusePort | optSharePort | optNamespace,
 	callDial:         optNamespace | optKeepAlive,
 }
 
@@ -97,8 +99,23 @@ func WithPacketFilter(f func(from netip.AddrPort, b []byte) Verdict) NetOption {
 // kernel spreads incoming connections over them. Accept returns connections
 // from all of them. For ListenPacket it sets SO_REUSEPORT on the socket. An
 // option of Listen and ListenPacket.
+//
+// The address must still be free, as for net.Listen: if a socket holds it
+// (another server, even one with SO_REUSEPORT), the call fails with
+// EADDRINUSE rather than join it. Sharing the address with sockets already
+// bound to it takes WithSharePort.
 func WithReusePort() NetOption {
 	return func(c *netConfig) { c.reusePort, c.given = true, c.given|optReusePort }
+}
+
+// WithSharePort makes a listener's or packet conn's sockets join the
+// SO_REUSEPORT sockets of the same user already bound to the address, in
+// this process or another (a second copy of a server, a zero-downtime
+// restart): the kernel then spreads connections or datagrams over all of
+// them. Without it, a port in use fails with EADDRINUSE. With WithReusePort,
+// one socket per loop; else one. An option of Listen and ListenPacket.
+func WithSharePort() NetOption {
+	return func(c *netConfig) { c.sharePort, c.given = true, c.given|optSharePort }
 }
 
 // WithNamespace creates the socket of a Listen, ListenPacket or Dial inside

@@ -84,7 +84,7 @@ func (e *Executor) ListenPacket(network, address string, opts ...NetOption) (net
 			return err
 		}
 		laddr = resolvedAddr(network, ip, port)
-		fds, _, err = bindSockets(family, k, sa, v6only, 1, cfg.reusePort)
+		fds, _, err = bindSockets(family, k, sa, v6only, 1, cfg.reusePort, cfg.sharePort)
 		return err
 	})
 	if err != nil {

@@ -16,14 +16,28 @@ import (
 // a ring; the descriptors are handed to their owners (newSysFD) afterwards.
 
 // bindSockets makes n sockets bound to sa (bindSocket), with SO_REUSEPORT if
-// n > 1 or reusePort: the first binds sa, the others the address the first
-// got (so the port the kernel picked for port 0). It returns their
+// n > 1, reusePort or share: the first binds sa, the others the address the
+// first got (so the port the kernel picked for port 0). It returns their
 // descriptors and that bound address, or closes them all and fails. It is
-// the one loop of Listen and of the fast path's Serve.
-func bindSockets(family int, k netKind, sa unix.Sockaddr, v6only bool, n int, reusePort bool) ([]int, unix.Sockaddr, error) {
+// the one loop of Listen, ListenPacket and the fast path's Serve.
+//
+// SO_REUSEPORT would let the sockets join a group another socket of the
+// same user already holds on sa (another server, in this process or
+// another), and the kernel would split the connections between them
+// silently. Unless share asks for just that, a probe first checks that no
+// socket holds the address (probeAddr), so that a port in use fails with
+// EADDRINUSE as net.Listen does.
+func bindSockets(family int, k netKind, sa unix.Sockaddr, v6only bool, n int, reusePort, share bool) ([]int, unix.Sockaddr, error) {
+	reusePort = reusePort || share || n > 1
+	if reusePort && !share && family != unix.AF_UNIX {
+		var err error
+		if sa, err = probeAddr(family, k, sa, v6only); err != nil {
+			return nil, nil, err
+		}
+	}
 	fds := make([]int, 0, n)
 	for i := 0; i < n; i++ {
-		fd, err := bindSocket(family, k, sa, v6only, reusePort || n > 1)
+		fd, err := bindSocket(family, k, sa, v6only, reusePort)
 		if err != nil {
 			closeAll(fds)
 			return nil, nil, err
@@ -37,6 +51,41 @@ func bindSockets(family int, k netKind, sa unix.Sockaddr, v6only bool, n int, re
 		}
 	}
 	return fds, sa, nil
+}
+
+// probeAddr binds a probe socket to sa without SO_REUSEPORT, as net.Listen
+// would bind it, and returns the address it got (for port 0, a port no
+// socket holds), or the bind's error: EADDRINUSE if a socket holds sa,
+// SO_REUSEPORT or not. The probe is closed before the caller binds its
+// SO_REUSEPORT sockets (it would conflict with them), which leaves a race:
+// a socket with SO_REUSEPORT of the same user that binds the address
+// between the probe's close and the first real bind is joined as before
+// (one without SO_REUSEPORT makes that bind fail with EADDRINUSE). For port
+// 0 that needs a socket bound to the port the probe was just given.
+func probeAddr(family int, k netKind, sa unix.Sockaddr, v6only bool) (unix.Sockaddr, error) {
+	fd, err := unix.Socket(family, k.sockType(), 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socket", err)
+	}
+	defer unix.Close(fd)
+	if k.stream { // as bindSocket: a TIME_WAIT connection is no conflict
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if family == unix.AF_INET6 {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, boolInt(v6only)); err != nil {
+			return nil, os.NewSyscallError("setsockopt", err)
+		}
+	}
+	if err := unix.Bind(fd, sa); err != nil {
+		return nil, os.NewSyscallError("bind", err)
+	}
+	got, err := unix.Getsockname(fd)
+	if err != nil {
+		return nil, os.NewSyscallError("getsockname", err)
+	}
+	return got, nil
 }
 
 // bindSocket makes a socket bound to sa, listening if it is a stream one.

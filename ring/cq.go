@@ -18,7 +18,7 @@ func (r *Ring) PeekCQE() (*CQE, error) {
 		return c, nil
 	}
 	if r.cqNeedsEnter() {
-		if _, err := r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0); err != nil && err != syscall.EINTR {
+		if _, err := r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0, r.rawEnter); err != nil && err != syscall.EINTR {
 			return nil, err
 		}
 		if c := r.peek(); c != nil {
@@ -37,7 +37,7 @@ func (r *Ring) WaitCQE() (*CQE, error) {
 		if c := r.peek(); c != nil {
 			return c, nil
 		}
-		if _, err := r.enter(0, 1, r.enterFlags|enterGetEvents, nil, 0); err != nil && err != syscall.EINTR {
+		if _, err := r.enter(0, 1, r.enterFlags|enterGetEvents, nil, 0, r.rawEnter); err != nil && err != syscall.EINTR {
 			return nil, err
 		}
 	}
@@ -64,7 +64,7 @@ func (r *Ring) PeekBatch(dst []CQE) int {
 	head := cq.head
 	ready := atomic.LoadUint32(cq.ktail) - head
 	if ready == 0 && r.cqNeedsEnter() {
-		r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0)
+		r.enter(0, 0, r.enterFlags|enterGetEvents, nil, 0, r.rawEnter)
 		ready = atomic.LoadUint32(cq.ktail) - head
 	}
 	if uint64(ready) < uint64(len(dst)) {

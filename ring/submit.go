@@ -49,14 +49,21 @@ func (r *Ring) SQSpace() uint32 { return r.sq.entries - r.SQReady() }
 // If the kernel answers EBUSY or EAGAIN (completions it could not post yet, or
 // no memory for a request), the SQEs it did not take stay queued: reap
 // completions, then call Submit again. Nothing is dropped.
-func (r *Ring) Submit() (int, error) { return r.submit(0, nil) }
+func (r *Ring) Submit() (int, error) { return r.submit(0, nil, r.rawEnter) }
 
 // SubmitAndWait submits and then waits until at least waitNr completions are
 // ready (EINTR is retried). On a ring without SQPOLL, IOPOLL or WithRawEnter
 // these are two steps: a submitting enter that does not wait, then, only if
 // fewer than waitNr completions are in the CQ by then, a second enter that
 // waits (see submitThenWait).
-func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitNr, nil) }
+func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitNr, nil, r.rawEnter) }
+
+// SubmitAndSleep is SubmitAndWait whose wait is always a blocking system
+// call the Go scheduler sees, even on a ring made WithRawEnter: while the
+// thread sleeps in the kernel, its P runs other goroutines. It is for a
+// loop that keeps its P with raw enters while it is busy and hands it back
+// when it has nothing to do.
+func (r *Ring) SubmitAndSleep(waitNr uint32) (int, error) { return r.submit(waitNr, nil, false) }
 
 // SubmitAndWaitTimeout is SubmitAndWait that gives up after d, with an error
 // for which errors.Is(err, syscall.ETIME) holds, in the same system call
@@ -64,15 +71,27 @@ func (r *Ring) SubmitAndWait(waitNr uint32) (int, error) { return r.submit(waitN
 // reports their count and no error even if the wait ran out: check CQReady.
 // Without FeatExtArg it fails with EOPNOTSUPP.
 func (r *Ring) SubmitAndWaitTimeout(waitNr uint32, d time.Duration) (int, error) {
+	return r.submitTimeout(waitNr, d, r.rawEnter)
+}
+
+// SubmitAndSleepTimeout is SubmitAndWaitTimeout whose wait is always a
+// blocking system call, as SubmitAndSleep's.
+func (r *Ring) SubmitAndSleepTimeout(waitNr uint32, d time.Duration) (int, error) {
+	return r.submitTimeout(waitNr, d, false)
+}
+
+func (r *Ring) submitTimeout(waitNr uint32, d time.Duration, raw bool) (int, error) {
 	if !r.HasFeature(FeatExtArg) {
 		return 0, os.NewSyscallError("io_uring_enter: wait with timeout", syscall.EOPNOTSUPP)
 	}
 	r.waitTS = unix.NsecToTimespec(int64(max(d, 0)))
 	r.waitArg = getEventsArg{ts: uint64(uintptr(unsafe.Pointer(&r.waitTS)))}
-	return r.submit(waitNr, &r.waitArg)
+	return r.submit(waitNr, &r.waitArg, raw)
 }
 
-func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
+// submit is the one submitting call; raw makes a wait a raw system call
+// (WithRawEnter), else a blocking one.
+func (r *Ring) submit(waitNr uint32, arg *getEventsArg, raw bool) (int, error) {
 	if r.closed {
 		return 0, ErrClosed
 	}
@@ -95,7 +114,7 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 		} else if pending > 0 {
 			enter = true
 		}
-		if waitNr > 0 && pending > 0 && !sqpoll && !r.rawEnter && r.params.Flags&SetupIOPoll == 0 {
+		if waitNr > 0 && pending > 0 && !sqpoll && !raw && r.params.Flags&SetupIOPoll == 0 {
 			return r.submitThenWait(pending, waitNr, flags, arg)
 		}
 		if waitNr > 0 || r.cqNeedsEnter() {
@@ -111,7 +130,7 @@ func (r *Ring) submit(waitNr uint32, arg *getEventsArg) (int, error) {
 			flags |= enterExtArg
 			argp, argSize = unsafe.Pointer(arg), unsafe.Sizeof(*arg)
 		}
-		n, err := r.enter(pending, waitNr, flags, argp, argSize)
+		n, err := r.enter(pending, waitNr, flags, argp, argSize, raw)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -138,9 +157,9 @@ func (r *Ring) submitThenWait(pending, waitNr, flags uint32, arg *getEventsArg) 
 	if r.cqNeedsEnter() {
 		flags |= enterGetEvents // flush overflowed CQEs or run deferred task work
 	}
-	n, err := r.enter(pending, 0, flags, nil, 0)
+	n, err := r.enter(pending, 0, flags, nil, 0, false)
 	for err == syscall.EINTR {
-		n, err = r.enter(pending, 0, flags, nil, 0)
+		n, err = r.enter(pending, 0, flags, nil, 0, false)
 	}
 	r.stats.Submitted += uint64(n)
 	if err != nil || uint32(n) != pending {
@@ -156,7 +175,7 @@ func (r *Ring) submitThenWait(pending, waitNr, flags uint32, arg *getEventsArg) 
 		flags |= enterExtArg
 		argp, argSize = unsafe.Pointer(arg), unsafe.Sizeof(*arg)
 	}
-	r.enter(0, waitNr, flags, argp, argSize)
+	r.enter(0, waitNr, flags, argp, argSize, false)
 	return n, nil
 }
 
@@ -166,12 +185,13 @@ func (r *Ring) submitThenWait(pending, waitNr, flags uint32, arg *getEventsArg) 
 // An enter that does not wait (min_complete 0, no SQ_WAIT) is a raw system
 // call: it returns in about the time it takes to submit, so the scheduler's
 // entersyscall/exitsyscall bookkeeping would cost more than it could save.
-// An enter that waits is a raw one only with WithRawEnter.
-func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr) (int, error) {
+// An enter that waits is a raw one only if raw (WithRawEnter, but for
+// SubmitAndSleep).
+func (r *Ring) enter(toSubmit, minComplete, flags uint32, arg unsafe.Pointer, argSize uintptr, raw bool) (int, error) {
 	r.stats.Enters++
 	var n uintptr
 	var errno syscall.Errno
-	if r.rawEnter || (minComplete == 0 && flags&enterSQWait == 0) {
+	if raw || (minComplete == 0 && flags&enterSQWait == 0) {
 		// syscall's, not unix's: unix.RawSyscall6 is an assembly jump to it,
 		// reached through an ABI wrapper that costs a few ns per call.
 		n, _, errno = syscall.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.enterFd), uintptr(toSubmit),

@@ -433,3 +433,55 @@ func TestPeekBatchWraps(t *testing.T) {
 		ud += uint64(want)
 	}
 }
+
+// TestSubmitAndSleep: on a ring made WithRawEnter, SubmitAndSleep and
+// SubmitAndSleepTimeout submit and wait as SubmitAndWait would (their wait
+// is a blocking system call instead of a raw one), without allocating.
+func TestSubmitAndSleep(t *testing.T) {
+	onLockedThread(t, func() {
+		r, err := New(4, WithRawEnter(), WithDeferTaskrun(), WithTaskrunFlag())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer r.Close()
+		rd, wr := pipe(t)
+		buf := make([]byte, 8)
+		s, _ := r.GetSQE()
+		s.PrepRead(rd, buf, -1)
+		s.SetUserData(5)
+		go unix.Write(wr, []byte("late"))
+		if n, err := r.SubmitAndSleep(1); n != 1 || err != nil {
+			t.Errorf("SubmitAndSleep = %d, %v", n, err)
+			return
+		}
+		c, err := r.WaitCQETimeout(5 * time.Second)
+		if err != nil || c.UserData != 5 || c.Res != 4 {
+			t.Errorf("CQE = %+v, %v", c, err)
+			return
+		}
+		r.SeenCQE(c)
+
+		// Nothing to submit or to wait for: the timeout ends the wait.
+		if _, err := r.SubmitAndSleepTimeout(1, time.Millisecond); !errors.Is(err, syscall.ETIME) {
+			t.Errorf("SubmitAndSleepTimeout with nothing in flight: %v, want ETIME", err)
+		}
+
+		// What completes inline needs one enter, without allocating.
+		allocs := testing.AllocsPerRun(100, func() {
+			enters := r.Stats().Enters
+			s, _ := r.GetSQE()
+			s.PrepNop()
+			if n, err := r.SubmitAndSleep(1); n != 1 || err != nil || r.CQReady() != 1 {
+				t.Errorf("SubmitAndSleep of a NOP = %d, %v, CQReady %d", n, err, r.CQReady())
+			}
+			if d := r.Stats().Enters - enters; d != 1 {
+				t.Errorf("SubmitAndSleep of a NOP entered %d times, want 1", d)
+			}
+			r.CQAdvance(r.CQReady())
+		})
+		if allocs != 0 {
+			t.Errorf("SubmitAndSleep allocates %v times a call", allocs)
+		}
+	})
+}
