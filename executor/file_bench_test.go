@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -196,6 +197,8 @@ func benchRandRead(b *testing.B, path string, size int64, flag int, api string) 
 	b.SetBytes(benchBlock)
 	b.ReportAllocs()
 	sampler := startThreadSampler()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	b.ResetTimer()
 	for g := range benchReaders {
 		wg.Add(1)
@@ -229,7 +232,17 @@ func benchRandRead(b *testing.B, path string, size int64, flag int, api string) 
 	}
 	wg.Wait()
 	b.StopTimer()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	reportCPU(b, &ru0, &ru1)
 	b.ReportMetric(float64(sampler.finish()), "threads")
+}
+
+// reportCPU reports the process's user and system CPU time per op between
+// two Getrusage calls: on a shared machine, far steadier than the wall time.
+func reportCPU(b *testing.B, ru0, ru1 *syscall.Rusage) {
+	ns := func(t0, t1 syscall.Timeval) float64 { return float64(t1.Nano()-t0.Nano()) / float64(b.N) }
+	b.ReportMetric(ns(ru0.Utime, ru1.Utime), "user-ns/op")
+	b.ReportMetric(ns(ru0.Stime, ru1.Stime), "sys-ns/op")
 }
 
 func BenchmarkFileCopy(b *testing.B) {

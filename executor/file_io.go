@@ -36,7 +36,14 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (n int, e
 		return n, f.gof.fileErr(err)
 	}
 	if ctx.Err() == nil {
-		n = f.readCached(p, off)
+		var eof bool
+		n, eof = f.readCached(p, off)
+		switch {
+		case eof:
+			return n, io.EOF
+		case n == len(p):
+			return n, nil
+		}
 		p = p[n:]
 		off += int64(n)
 	}

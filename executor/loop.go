@@ -30,6 +30,7 @@ type loop struct {
 	cqes   [256]ring.CQE
 
 	flushPending bool
+	burst        int // CQEs the last reap that found any consumed: how many goroutines it woke
 	flushCh      chan struct{}
 	closing      chan struct{} // closed when the executor starts closing
 	drained      chan struct{} // closed by the poller once live == 0 after closing
@@ -82,6 +83,7 @@ func newLoop(id int, entries uint32, opts func(uint32) []ring.Option, closing ch
 type startSpec struct {
 	linked bool
 	linkTS unix.Timespec
+	now    bool // submit at once if it would go alone (startLocked)
 }
 
 // start takes a slot, has prep fill in an SQE, and queues it for the next batch.
@@ -94,11 +96,27 @@ func (l *loop) start(prep func(*ring.SQE, *op), spec startSpec) (*op, error) {
 	return l.startLocked(prep, spec)
 }
 
+// inlineBurst is the most CQEs the last reap may have taken for startLocked
+// to submit an op at once: two are one goroutine's own SEND and the one
+// completion it made arrive (the reply it provoked, on a connection of the
+// same loop).
+const inlineBurst = 2
+
 // startLocked is the one start path of the goroutine loops.
+//
+// With spec.now, an op that would go alone in the flusher's batch (nothing
+// else queued, no flush coming, and the last reap took at most inlineBurst
+// CQEs, so no other goroutine is likely about to queue its SQE) is
+// submitted here, with a non-waiting enter, and what completed at once is
+// reaped: a SEND that the socket takes, the usual case, is then done before
+// its caller would park, and neither the flusher nor the caller is
+// scheduled for it. After a reap that woke several goroutines, their SQEs
+// are left to the flusher, which submits them in one batch.
 func (l *loop) startLocked(prep func(*ring.SQE, *op), spec startSpec) (*op, error) {
 	if spec.linked && l.r.SQSpace() < 2 {
 		l.submitLocked()
 	}
+	alone := spec.now && l.queued == 0 && !l.flushPending && l.burst <= inlineBurst
 	sqe, err := l.sqeLocked()
 	if err != nil {
 		return nil, err
@@ -118,6 +136,15 @@ func (l *loop) startLocked(prep func(*ring.SQE, *op), spec startSpec) (*op, erro
 		l.queued++
 	}
 	l.stats.started.Add(1)
+	if alone {
+		l.queued++
+		if err := l.submitLocked(); err == nil && l.queued == 0 {
+			l.reapLocked()
+			return o, nil
+		}
+		l.flushLocked() // what did not go in goes with the flusher
+		return o, nil
+	}
 	l.queueLocked()
 	return o, nil
 }
@@ -171,6 +198,11 @@ func (l *loop) release(o *op) {
 // queueLocked counts a prepared SQE and makes sure a flush is coming.
 func (l *loop) queueLocked() {
 	l.queued++
+	l.flushLocked()
+}
+
+// flushLocked makes sure a flush is coming.
+func (l *loop) flushLocked() {
 	if !l.flushPending {
 		l.flushPending = true
 		select {
@@ -246,6 +278,7 @@ func (l *loop) reapLocked() int {
 		}
 		l.r.CQAdvance(uint32(n))
 		total += n
+		l.burst = total
 	}
 	return total
 }

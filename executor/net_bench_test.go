@@ -3,6 +3,8 @@ package executor
 import (
 	"io"
 	"net"
+	"runtime/metrics"
+	"syscall"
 	"testing"
 )
 
@@ -47,10 +49,32 @@ func BenchmarkNetPingPong(b *testing.B) {
 	msg := make([]byte, 64)
 	buf := make([]byte, 64)
 	b.ReportAllocs()
+	var ru0, ru1 syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	st0, sw0 := e.Stats(), schedCount()
 	for b.Loop() {
 		c.Write(msg)
 		io.ReadFull(c, buf)
 	}
+	st1, sw1 := e.Stats(), schedCount()
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	reportCPU(b, &ru0, &ru1)
+	per := func(v uint64) float64 { return float64(v) / float64(b.N) }
+	b.ReportMetric(per(st1.Enters-st0.Enters), "enters/op")
+	b.ReportMetric(per(st1.Submitted-st0.Submitted), "sqes/op")
+	b.ReportMetric(per(sw1-sw0), "scheds/op")
+}
+
+// schedCount estimates how many times goroutines were scheduled to run: the
+// runtime samples one in gTrackingPeriod (8) of them into /sched/latencies.
+func schedCount() uint64 {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return 8 * n
 }
 
 // BenchmarkNetPingPongGo is BenchmarkNetPingPong on Go's net, for scale.

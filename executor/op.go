@@ -62,6 +62,11 @@ const udIgnore = 0
 // (Deadlines do not come here: they cancel the op through its opSlot.)
 func (o *op) wait(ctx context.Context) (asked bool) {
 	l := o.l
+	select {
+	case <-o.done: // it completed as it was submitted (startLocked)
+		return false
+	default:
+	}
 	l.reapReady()
 	select {
 	case <-o.done:
@@ -117,7 +122,7 @@ func (l *loop) exec(ctx context.Context, f *sysFD, slot *opSlot, prep func(*ring
 		}
 		defer f.releaseRef()
 	}
-	var spec startSpec
+	spec := startSpec{now: true}
 	if dl, ok := ctx.Deadline(); ok {
 		spec.linked, spec.linkTS = true, unix.NsecToTimespec(max(int64(time.Until(dl)), 1))
 	}
