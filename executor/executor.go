@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/kasync-go/kasync/ring"
 )
 
 // ErrClosed is returned for work started on, or cut short by, a closed Executor.
@@ -28,12 +26,12 @@ const (
 type Option func(*config)
 
 type config struct {
-	loops    int
-	entries  uint32
-	strict   bool
-	ringOpts []ring.Option
-	logf     func(format string, args ...any)
-	goOnly   bool // tests: the Go backend, as where io_uring is refused
+	loops      int
+	entries    uint32
+	strict     bool
+	ringConfig // io_uring's own options (Linux)
+	logf       func(format string, args ...any)
+	goOnly     bool // tests: the Go backend, as where io_uring is refused
 }
 
 // WithLoops sets the number of rings (default GOMAXPROCS).
@@ -41,11 +39,6 @@ func WithLoops(n int) Option { return func(c *config) { c.loops = n } }
 
 // WithEntries sets each ring's SQ size (default 1024; the CQ is 4x that).
 func WithEntries(n uint32) Option { return func(c *config) { c.entries = n } }
-
-// WithRingOptions adds ring setup options (for tests and experiments).
-func WithRingOptions(opts ...ring.Option) Option {
-	return func(c *config) { c.ringOpts = append(c.ringOpts, opts...) }
-}
 
 // Strict makes New fail where io_uring is refused, instead of falling back
 // to Go's runtime.
@@ -82,8 +75,8 @@ func New(opts ...Option) (*Executor, error) {
 	if c.loops < 1 {
 		return nil, fmt.Errorf("executor: %d loops: need at least one", c.loops)
 	}
-	if c.entries < 1 || c.entries > ring.MaxEntries {
-		return nil, fmt.Errorf("executor: WithEntries(%d): out of range 1..%d (IORING_MAX_ENTRIES; the CQ is 4x entries)", c.entries, ring.MaxEntries)
+	if c.entries < 1 || c.entries > maxEntries {
+		return nil, fmt.Errorf("executor: WithEntries(%d): out of range 1..%d (IORING_MAX_ENTRIES; the CQ is 4x entries)", c.entries, maxEntries)
 	}
 	e := &Executor{
 		backend: BackendIOURing,
@@ -95,23 +88,7 @@ func New(opts ...Option) (*Executor, error) {
 	if c.goOnly {
 		return newGoBackend(), nil
 	}
-	ringOpts := append([]ring.Option{
-		ring.WithCQSize(4 * c.entries), ring.WithClamp(),
-		ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
-	}, c.ringOpts...)
-	for i := 0; i < c.loops; i++ {
-		l, err := newLoop(i, c.entries, ringOpts, e.closing)
-		if err != nil {
-			e.Close()
-			if errors.Is(err, ring.ErrUnavailable) && !c.strict {
-				c.logf("kasync: %v; falling back to Go's net and os", err)
-				return newGoBackend(), nil
-			}
-			return nil, fmt.Errorf("executor: %w", err)
-		}
-		e.loops = append(e.loops, l)
-	}
-	return e, nil
+	return e.startRings(c)
 }
 
 // newGoBackend returns an Executor on Go's runtime (BackendGo).

@@ -6,8 +6,6 @@ import (
 	"log"
 	"runtime"
 	"time"
-
-	"github.com/kasync-go/kasync/ring"
 )
 
 // Serve's options: what each one sets, its defaults, and the check that
@@ -76,7 +74,7 @@ type serveConfig struct {
 	entries     uint32
 	onPanic     func(c *HConn, p *HandlerPanic)
 	logf        func(format string, args ...any)
-	ringOpts    []ring.Option
+	ringConfig  // io_uring options (Linux)
 }
 
 // ServeLoops sets the number of loops, each on its own thread with its own
@@ -151,16 +149,11 @@ func ServeLogf(f func(format string, args ...any)) ServeOption {
 	return func(c *serveConfig) { c.logf = f }
 }
 
-// serveRingOptions adds ring options to every loop's ring (tests: hide features).
-func serveRingOptions(opts ...ring.Option) ServeOption {
-	return func(c *serveConfig) { c.ringOpts = append(c.ringOpts, opts...) }
-}
-
 // Ring sizes a loop works with: flush needs room for 4 SQEs at once
 // (sqeSpace(4)), and the kernel takes no more than ring.MaxEntries.
 const (
 	minServeEntries = 4
-	maxServeEntries = ring.MaxEntries
+	maxServeEntries = maxEntries
 )
 
 // newServeConfig is the defaults with opts applied, checked.

@@ -95,10 +95,7 @@ type hpub struct {
 
 // publish copies the loop's counters where Stats reads them.
 func (l *hloop) publish() {
-	if l.r != nil {
-		l.st[ctrEnters] = l.r.Stats().Enters
-	}
-	l.st[ctrStale] = l.table.stale
+	l.publishRing()
 	l.pub.conns.Store(int64(len(l.conns)))
 	for k, v := range l.st {
 		l.pub.ctr[k].Store(v)

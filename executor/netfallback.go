@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // The Go backend (io_uring refused): Listen, Dial and ListenPacket return
@@ -91,18 +88,4 @@ func (e *Executor) goListenPacket(network, address string, cfg *netConfig) (net.
 		return nil, listenError(network, address, errExecutorClosed{})
 	}
 	return gp, nil
-}
-
-// reusePortControl sets SO_REUSEPORT on a socket Go's net makes, if asked.
-func reusePortControl(on bool) func(network, address string, c syscall.RawConn) error {
-	if !on {
-		return nil
-	}
-	return func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		return errors.Join(err, serr)
-	}
 }

@@ -24,24 +24,7 @@ type Stats struct {
 func (e *Executor) Stats() Stats {
 	s := Stats{Backend: e.backend, Loops: len(e.loops)}
 	for _, l := range e.loops {
-		l.mu.Lock()
-		rs := l.lastRing
-		if !l.closed {
-			rs = l.r.Stats()
-			s.CQDropped += uint64(l.r.Overflowed())
-		}
-		s.Submitted += rs.Submitted
-		s.Enters += rs.Enters
-		s.CQOverflows += rs.OverflowFlushes
-		s.InFlight += l.table.live
-		s.Stale += l.table.stale
-		l.mu.Unlock()
-		s.Completed += l.stats.completed.Load()
-		s.Batches += l.stats.batches.Load()
-		s.Cancels += l.stats.cancels.Load()
-		s.SQFullWaits += l.stats.sqFullWaits.Load()
-		s.SplicedBytes += l.net.spliced.Load()
-		s.FilterDropped += l.net.dropped.Load()
+		l.addStats(&s)
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Submitted) / float64(s.Batches)
