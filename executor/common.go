@@ -1,9 +1,12 @@
 package executor
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
+	"runtime/pprof"
+	"strconv"
 )
 
 // Helpers both backends use, on every GOOS.
@@ -135,4 +138,23 @@ func goKeepAlive(cfg *net.KeepAliveConfig) net.KeepAliveConfig {
 		return defaultKeepAlive
 	}
 	return *cfg
+}
+
+// logAddr is a network address for a log attribute ("" for nil).
+func logAddr(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// labelLoop gives the calling goroutine the pprof labels of a loop, once at
+// its start (no cost per turn): kasync.loop (its id) and kasync.kind
+// (flusher or poller of an Executor's ring, serve or serve-go for a
+// Server's loop), so that a CPU profile splits by loop
+// (go tool pprof -tagfocus kasync.loop=3). A Server loop's goroutine keeps
+// them on the OS thread it is locked to: labels belong to the goroutine.
+func labelLoop(kind string, id int) {
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(),
+		pprof.Labels("kasync.loop", strconv.Itoa(id), "kasync.kind", kind)))
 }

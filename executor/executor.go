@@ -3,7 +3,7 @@ package executor
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -30,7 +30,7 @@ type config struct {
 	entries    uint32
 	strict     bool
 	ringConfig // io_uring's own options (Linux)
-	logf       func(format string, args ...any)
+	logger     *slog.Logger
 	goOnly     bool // tests: the Go backend, as where io_uring is refused
 }
 
@@ -44,14 +44,20 @@ func WithEntries(n uint32) Option { return func(c *config) { c.entries = n } }
 // to Go's runtime.
 func WithStrict() Option { return func(c *config) { c.strict = true } }
 
-// WithLogf sets where the one fallback warning goes (default log.Printf).
-func WithLogf(f func(format string, args ...any)) Option { return func(c *config) { c.logf = f } }
+// WithLogger sets where the Executor and its Servers log (default, or nil:
+// slog.Default()). They log little, with structured attributes (loop, op,
+// errno, remote, cause): the fallback to the Go backend as one warning,
+// accept errors at most once a second per loop, a loop that stops on an
+// error, and a handler's panic (unless ServeOnPanic says otherwise).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Executor runs tasks and drives their I/O on io_uring rings. Close stops
 // everything it runs. All methods are safe for concurrent use.
 type Executor struct {
 	loops   []*loop
 	backend Backend
+	reason  string // BackendGo: why (Stats.BackendReason)
+	logger  *slog.Logger
 	next    atomic.Uint32 // round-robin loop choice
 
 	mu        sync.Mutex
@@ -68,9 +74,12 @@ type Executor struct {
 // executor whose backend is Go's own runtime, unless Strict is given: then
 // the error wraps ring.ErrUnavailable.
 func New(opts ...Option) (*Executor, error) {
-	c := config{loops: runtime.GOMAXPROCS(0), entries: 1024, logf: log.Printf}
+	c := config{loops: runtime.GOMAXPROCS(0), entries: 1024}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	if c.loops < 1 {
 		return nil, fmt.Errorf("executor: %d loops: need at least one", c.loops)
@@ -80,20 +89,21 @@ func New(opts ...Option) (*Executor, error) {
 	}
 	e := &Executor{
 		backend: BackendIOURing,
+		logger:  c.logger,
 		tasks:   make(map[*Task]struct{}),
 		owned:   make(map[owned]struct{}),
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
 	if c.goOnly {
-		return newGoBackend(), nil
+		return newGoBackend(c.logger, "the Go backend was asked for (a test)"), nil
 	}
 	return e.startRings(c)
 }
 
-// newGoBackend returns an Executor on Go's runtime (BackendGo).
-func newGoBackend() *Executor {
-	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
+// newGoBackend returns an Executor on Go's runtime (BackendGo), for reason.
+func newGoBackend(logger *slog.Logger, reason string) *Executor {
+	return &Executor{backend: BackendGo, reason: reason, logger: logger, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
 		closing: make(chan struct{}), closed: make(chan struct{})}
 }
 

@@ -36,8 +36,14 @@ func (e *Executor) startRings(c config) (*Executor, error) {
 		if err != nil {
 			e.Close()
 			if errors.Is(err, ring.ErrUnavailable) && !c.strict {
-				c.logf("kasync: %v; falling back to Go's net and os", err)
-				return newGoBackend(), nil
+				reason := err.Error()
+				attrs := []any{"err", err}
+				if ue, ok := errors.AsType[*ring.UnavailableError](err); ok {
+					reason = ue.Cause()
+					attrs = append(attrs, "errno", ue.Errno.Error())
+				}
+				c.logger.Warn("kasync: io_uring unavailable, falling back to Go's net and os", append(attrs, "cause", reason)...)
+				return newGoBackend(c.logger, reason), nil
 			}
 			return nil, fmt.Errorf("executor: %w", err)
 		}

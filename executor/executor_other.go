@@ -35,7 +35,8 @@ func (e *Executor) startRings(c config) (*Executor, error) {
 	if c.strict {
 		return nil, fmt.Errorf("executor: %w (WithStrict)", errNotLinux)
 	}
-	return newGoBackend(), nil
+	c.logger.Debug("kasync: on the Go backend", "cause", errNotLinux.Error())
+	return newGoBackend(c.logger, errNotLinux.Error()), nil
 }
 
 // loop is an io_uring loop; none exists off Linux.

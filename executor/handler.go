@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,6 +82,7 @@ type Server struct {
 
 	goLn       net.Listener  // Go fallback: the listener
 	acceptDone chan struct{} // Go fallback: closed when its accepting ends
+	acceptErrs atomic.Uint64 // Go fallback: failed accepts
 }
 
 // Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and
@@ -95,7 +97,7 @@ type Server struct {
 // on Go's net, with the same guarantees: a goroutine per loop runs the
 // handler, and a reader and a writer goroutine per connection do the I/O.
 func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption) (*Server, error) {
-	cfg, err := newServeConfig(h, opts)
+	cfg, err := newServeConfig(h, opts, e.logger)
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}

@@ -76,13 +76,18 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 // goAccept accepts connections and hands them to the loops round robin.
 func (s *Server) goAccept() {
 	defer close(s.acceptDone)
+	var logged time.Time
 	for i := 0; ; i++ {
 		nc, err := s.goLn.Accept()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.cfg.logf("kasync: serve: accept: %v", err)
+			s.acceptErrs.Add(1)
+			if now := time.Now(); now.Sub(logged) > time.Second { // at most once a second
+				logged = now
+				s.cfg.logger.Warn("kasync: serve: accept failed, retrying", "op", "accept", "errno", errnoString(err), "err", err)
+			}
 			time.Sleep(10 * time.Millisecond) // out of descriptors: retry soon
 			continue
 		}
@@ -98,6 +103,7 @@ func (s *Server) goAccept() {
 // grun is the Go backend's loop goroutine: its turn waits on the readers'
 // and writers' reports, the inbox's wake-up and the timers.
 func (l *hloop) grun() {
+	labelLoop("serve-go", l.id)
 	l.goid.Store(currentGoroutine())
 	defer func() {
 		l.closeInbox()
@@ -234,4 +240,12 @@ func netErrno(err error) error {
 		return errno
 	}
 	return err
+}
+
+// errnoString is err's errno, as the io_uring backend logs it ("" if none).
+func errnoString(err error) string {
+	if errno, ok := errors.AsType[syscall.Errno](err); ok {
+		return errno.Error()
+	}
+	return ""
 }

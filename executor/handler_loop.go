@@ -57,6 +57,7 @@ func newHLoop(s *Server, id, lnfd int) (*hloop, error) {
 func (l *hloop) run(inits chan<- error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	labelLoop("serve", l.id)
 	l.goid.Store(currentGoroutine())
 	err := l.setup()
 	inits <- err
@@ -112,7 +113,7 @@ func (l *hloop) turn() bool {
 // is in flight.
 func (l *hloop) fail(err error) {
 	l.failed = fmt.Errorf("executor: io_uring_enter: %w", err)
-	l.cfg.logf("kasync: serve loop %d stops: %v", l.id, l.failed)
+	l.cfg.logger.Error("kasync: serve loop stops", "loop", l.id, "op", "io_uring_enter", "err", l.failed)
 	for len(l.conns) > 0 {
 		c := l.conns[len(l.conns)-1]
 		c.err = l.failed

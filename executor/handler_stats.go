@@ -1,28 +1,54 @@
 package executor
 
 import (
+	"expvar"
 	"sync/atomic"
 )
 
 // A Server's counters: kept plainly by each loop, published when asked.
 
-// ServerStats counts what a Server's loops did.
+// ServerStats counts what a Server's loops did. Its JSON names (the struct
+// tags) are what Var publishes.
 type ServerStats struct {
-	Loops    int
-	RecvMode RecvMode // what the loops use (the first loop's, if they differ)
-	Conns    int      // open now
-	Accepted uint64
-	Turns    uint64 // loop turns, each with one io_uring_enter that waits
-	Enters   uint64 // all io_uring_enter calls (more than Turns if the SQ filled)
-	CQEs     uint64
-	BytesIn  uint64
-	BytesOut uint64
-	Sends    uint64 // SEND operations (at most one per connection per turn)
-	ZCSends  uint64 // of which zero-copy
-	NoBufs   uint64 // receives that found the buffer ring empty and were re-armed
-	Pauses   uint64 // times a connection stopped receiving for output over the limit
-	Panics   uint64
-	Stale    uint64 // CQEs for a slot's old generation, dropped
+	// Loops is the number of loops.
+	Loops int `json:"loops"`
+	// RecvMode is what the loops receive with (the first loop's, if they
+	// differ); in JSON its name.
+	RecvMode RecvMode `json:"recv_mode"`
+	// Conns is the number of connections open now.
+	Conns int `json:"conns"`
+	// Accepted counts the connections accepted.
+	Accepted uint64 `json:"accepted"`
+	// AcceptErrors counts the accepts that failed (out of descriptors or
+	// memory: EMFILE, ENFILE, ENOMEM...), each retried.
+	AcceptErrors uint64 `json:"accept_errors"`
+	// Resets counts the connections that ended with ECONNRESET or EPIPE.
+	Resets uint64 `json:"resets"`
+	// Turns counts loop turns, each with one io_uring_enter that waits.
+	Turns uint64 `json:"turns"`
+	// Enters counts all io_uring_enter calls (more than Turns if the SQ
+	// filled).
+	Enters uint64 `json:"enters"`
+	// CQEs counts the completions reaped.
+	CQEs uint64 `json:"cqes"`
+	// BytesIn counts the bytes received.
+	BytesIn uint64 `json:"bytes_in"`
+	// BytesOut counts the bytes sent.
+	BytesOut uint64 `json:"bytes_out"`
+	// Sends counts SEND operations (at most one per connection per turn).
+	Sends uint64 `json:"sends"`
+	// ZCSends counts the zero-copy ones among Sends.
+	ZCSends uint64 `json:"zc_sends"`
+	// NoBufs counts the receives that found the buffer ring empty and
+	// were re-armed: buffer exhaustion (ServeBuffers).
+	NoBufs uint64 `json:"no_bufs"`
+	// Pauses counts the times a connection stopped receiving for output
+	// over the limit (ServeOutputLimit).
+	Pauses uint64 `json:"pauses"`
+	// Panics counts the handler calls that panicked.
+	Panics uint64 `json:"panics"`
+	// Stale counts the CQEs for a slot's old generation, dropped.
+	Stale uint64 `json:"stale"`
 }
 
 // Stats returns the server's counters. Each loop publishes them when asked,
@@ -53,6 +79,7 @@ func (s *Server) Stats() ServerStats {
 			*sum += p.ctr[k].Load()
 		}
 	}
+	st.AcceptErrors += s.acceptErrs.Load()
 	return st
 }
 
@@ -72,6 +99,8 @@ const (
 	ctrPauses
 	ctrPanics
 	ctrStale // the op table's, copied at publish
+	ctrAcceptErrors
+	ctrResets
 	nctr
 )
 
@@ -81,6 +110,7 @@ func (st *ServerStats) counters() [nctr]*uint64 {
 		ctrAccepted: &st.Accepted, ctrTurns: &st.Turns, ctrEnters: &st.Enters, ctrCQEs: &st.CQEs,
 		ctrBytesIn: &st.BytesIn, ctrBytesOut: &st.BytesOut, ctrSends: &st.Sends, ctrZCSends: &st.ZCSends,
 		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
+		ctrAcceptErrors: &st.AcceptErrors, ctrResets: &st.Resets,
 	}
 }
 
@@ -101,3 +131,8 @@ func (l *hloop) publish() {
 		l.pub.ctr[k].Store(v)
 	}
 }
+
+// Var returns the server's ServerStats as an expvar.Var, whose String is
+// their JSON, asked of the loops each time: expvar.Publish("kasync.serve",
+// s.Var()) puts them on /debug/vars.
+func (s *Server) Var() expvar.Var { return expvar.Func(func() any { return s.Stats() }) }

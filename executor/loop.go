@@ -72,8 +72,8 @@ func newLoop(id int, entries uint32, opts []ring.Option, closing chan struct{}) 
 		fds:      make(map[*sysFD]struct{}),
 	}
 	l.wg.Add(2)
-	go l.flusher()
-	go l.poller()
+	go func() { labelLoop("flusher", id); l.flusher() }()
+	go func() { labelLoop("poller", id); l.poller() }()
 	return l, nil
 }
 

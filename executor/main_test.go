@@ -3,6 +3,7 @@
 package executor
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 
@@ -16,3 +17,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+// quietLogger discards what tests do not look at.
+var quietLogger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,7 @@ func run(args []string) int {
 }
 
 func cp(srcName, dstName string) error {
-	e, err := executor.New(executor.WithLogf(func(string, ...any) {}))
+	e, err := executor.New(executor.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}
