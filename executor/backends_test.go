@@ -1,6 +1,12 @@
+//go:build linux
+
 package executor
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 )
 
@@ -38,3 +44,26 @@ func forEachBackend(t *testing.T, body func(t *testing.T, e *Executor), opts ...
 		})
 	}
 }
+
+// funcLogger is a *slog.Logger that hands each record, formatted as
+// "LEVEL message key=value ...", to f: for tests that count or read what
+// the executor logs.
+func funcLogger(f func(line string)) *slog.Logger {
+	return slog.New(funcHandler(f))
+}
+
+type funcHandler func(line string)
+
+func (funcHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h funcHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s", r.Level, r.Message)
+	r.Attrs(func(a slog.Attr) bool {
+		fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
+		return true
+	})
+	h(b.String())
+	return nil
+}
+func (h funcHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h funcHandler) WithGroup(string) slog.Handler      { return h }

@@ -3,12 +3,10 @@ package executor
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
-
-	"github.com/kasync-go/kasync/ring"
 )
 
 // ErrClosed is returned for work started on, or cut short by, a closed Executor.
@@ -28,12 +26,12 @@ const (
 type Option func(*config)
 
 type config struct {
-	loops    int
-	entries  uint32
-	strict   bool
-	ringOpts []ring.Option
-	logf     func(format string, args ...any)
-	goOnly   bool // tests: the Go backend, as where io_uring is refused
+	loops      int
+	entries    uint32
+	strict     bool
+	ringConfig // io_uring's own options (Linux)
+	logger     *slog.Logger
+	goOnly     bool // tests: the Go backend, as where io_uring is refused
 }
 
 // WithLoops sets the number of rings (default GOMAXPROCS).
@@ -42,23 +40,24 @@ func WithLoops(n int) Option { return func(c *config) { c.loops = n } }
 // WithEntries sets each ring's SQ size (default 1024; the CQ is 4x that).
 func WithEntries(n uint32) Option { return func(c *config) { c.entries = n } }
 
-// WithRingOptions adds ring setup options (for tests and experiments).
-func WithRingOptions(opts ...ring.Option) Option {
-	return func(c *config) { c.ringOpts = append(c.ringOpts, opts...) }
-}
-
 // Strict makes New fail where io_uring is refused, instead of falling back
 // to Go's runtime.
 func WithStrict() Option { return func(c *config) { c.strict = true } }
 
-// WithLogf sets where the one fallback warning goes (default log.Printf).
-func WithLogf(f func(format string, args ...any)) Option { return func(c *config) { c.logf = f } }
+// WithLogger sets where the Executor and its Servers log (default, or nil:
+// slog.Default()). They log little, with structured attributes (loop, op,
+// errno, remote, cause): the fallback to the Go backend as one warning,
+// accept errors at most once a second per loop, a loop that stops on an
+// error, and a handler's panic (unless ServeOnPanic says otherwise).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // Executor runs tasks and drives their I/O on io_uring rings. Close stops
 // everything it runs. All methods are safe for concurrent use.
 type Executor struct {
 	loops   []*loop
 	backend Backend
+	reason  string // why this backend, or why its rings are smaller (Stats.BackendReason)
+	logger  *slog.Logger
 	next    atomic.Uint32 // round-robin loop choice
 
 	mu        sync.Mutex
@@ -69,9 +68,7 @@ type Executor struct {
 	closeErr  error
 	closeOnce sync.Once
 
-	strict bool                          // WithStrict: servers fail where io_uring is refused
-	logf   func(format string, a ...any) // the one warning of a fallback
-	reason string                        // why this backend, or why rings are smaller (Stats)
+	strict bool // WithStrict: servers fail where io_uring is refused
 }
 
 // New starts an executor. Where the kernel refuses io_uring (seccomp,
@@ -79,68 +76,37 @@ type Executor struct {
 // executor whose backend is Go's own runtime, unless Strict is given: then
 // the error wraps ring.ErrUnavailable.
 func New(opts ...Option) (*Executor, error) {
-	c := config{loops: runtime.GOMAXPROCS(0), entries: 1024, logf: log.Printf}
+	c := config{loops: runtime.GOMAXPROCS(0), entries: 1024}
 	for _, o := range opts {
 		o(&c)
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
 	}
 	if c.loops < 1 {
 		return nil, fmt.Errorf("executor: %d loops: need at least one", c.loops)
 	}
-	if c.entries < 1 || c.entries > ring.MaxEntries {
-		return nil, fmt.Errorf("executor: WithEntries(%d): out of range 1..%d (IORING_MAX_ENTRIES; the CQ is 4x entries)", c.entries, ring.MaxEntries)
+	if c.entries < 1 || c.entries > maxEntries {
+		return nil, fmt.Errorf("executor: WithEntries(%d): out of range 1..%d (IORING_MAX_ENTRIES; the CQ is 4x entries)", c.entries, maxEntries)
 	}
 	e := &Executor{
 		backend: BackendIOURing,
+		logger:  c.logger,
 		tasks:   make(map[*Task]struct{}),
 		owned:   make(map[owned]struct{}),
 		closing: make(chan struct{}),
 		closed:  make(chan struct{}),
 	}
 	if c.goOnly {
-		return newGoBackend(), nil
+		return newGoBackend(c.logger, "the Go backend was asked for (a test)"), nil
 	}
-	ringOpts := func(entries uint32) []ring.Option {
-		return append([]ring.Option{
-			ring.WithCQSize(4 * entries), ring.WithClamp(),
-			ring.WithCoopTaskrun(), ring.WithTaskrunFlag(), ring.WithSubmitAll(),
-		}, c.ringOpts...)
-	}
-	fallback := func(err error) (*Executor, error) {
-		e.Close()
-		if !errors.Is(err, ring.ErrUnavailable) || c.strict {
-			return nil, fmt.Errorf("executor: %w", err)
-		}
-		c.logf("kasync: %v; falling back to Go's net and os", err)
-		g := newGoBackend()
-		g.strict, g.logf, g.reason = c.strict, c.logf, err.Error()
-		return g, nil
-	}
-	sz, err := sizeRings("New", c.loops, c.entries, minLoopEntries, func(n uint32) int {
-		return ring.MemlockCost(n, 4*n, ring.SetupCQSize) + ring.BufRingMemlock(netBufCount)
-	})
-	if err != nil {
-		return fallback(err)
-	}
-	e.strict, e.logf, e.reason = c.strict, c.logf, sz.note
-	for i := 0; i < sz.loops; i++ {
-		l, err := newLoop(i, sz.entries, ringOpts, e.closing)
-		if err != nil {
-			if i > 0 && isMemlock(err) { // shrink: fewer loops
-				e.reason = fmt.Sprintf("New sized to RLIMIT_MEMLOCK %s: the kernel refused loop %d of %d (%v)",
-					limitString(), i+1, sz.loops, err)
-				break
-			}
-			return fallback(err)
-		}
-		e.loops = append(e.loops, l)
-	}
-	return e, nil
+	return e.startRings(c)
 }
 
-// newGoBackend returns an Executor on Go's runtime (BackendGo).
-func newGoBackend() *Executor {
-	return &Executor{backend: BackendGo, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
-		closing: make(chan struct{}), closed: make(chan struct{}), logf: log.Printf}
+// newGoBackend returns an Executor on Go's runtime (BackendGo), for reason.
+func newGoBackend(logger *slog.Logger, reason string) *Executor {
+	return &Executor{backend: BackendGo, reason: reason, logger: logger, tasks: make(map[*Task]struct{}), owned: make(map[owned]struct{}),
+		closing: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // withGoBackend makes New return the Go backend without trying io_uring,

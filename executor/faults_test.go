@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -40,23 +42,26 @@ func serveEMFILE() error {
 	if os.Getenv("KASYNC_BACKEND") == "go" {
 		opts = []Option{withGoBackend()}
 	}
-	e, err := New(opts...)
+	var mu sync.Mutex
+	var lines []string
+	firstLog := make(chan struct{})
+	logger := funcLogger(func(line string) {
+		if !strings.Contains(line, "accept") {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, line)
+		if len(lines) == 1 {
+			close(firstLog)
+		}
+	})
+	e, err := New(append(opts, WithLogger(logger))...)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
-	var mu sync.Mutex
-	var lines []string
-	firstLog := make(chan struct{})
-	logf := func(format string, args ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		lines = append(lines, fmt.Sprintf(format, args...))
-		if len(lines) == 1 {
-			close(firstLog)
-		}
-	}
-	s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, ServeLoops(1), ServeLogf(logf))
+	s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, ServeLoops(1))
 	if err != nil {
 		return err
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -66,7 +68,7 @@ func init() {
 		if err := seccomp.RefuseIOUring(); err != nil {
 			return err
 		}
-		e, err := New(WithLogf(func(string, ...any) {}))
+		e, err := New(WithLogger(quietLogger))
 		if err != nil {
 			return err
 		}

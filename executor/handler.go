@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Handler is the event-driven fast path (kasync's SkBuff filters): its
@@ -84,8 +83,9 @@ type Server struct {
 	goLn       net.Listener  // Go fallback: the listener
 	acceptDone chan struct{} // Go fallback: closed when its accepting ends
 
-	backend Backend // what this server runs on (ServerStats)
-	reason  string  // why, or why its rings are smaller than asked
+	backend    Backend       // what this server runs on (ServerStats)
+	reason     string        // why, or why its rings are smaller than asked
+	acceptErrs atomic.Uint64 // Go fallback: failed accepts
 }
 
 // Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and
@@ -106,88 +106,14 @@ type Server struct {
 // on Go's net, with the same guarantees: a goroutine per loop runs the
 // handler, and a reader and a writer goroutine per connection do the I/O.
 func (e *Executor) Serve(network, address string, h Handler, opts ...ServeOption) (*Server, error) {
-	cfg, err := newServeConfig(h, opts)
+	cfg, err := newServeConfig(h, opts, e.logger)
 	if err != nil {
 		return nil, listenError(network, address, err)
 	}
 	if e.backend == BackendGo {
 		return e.serveGoBecause(network, address, h, cfg, e.reason)
 	}
-	asked := cfg
-	sz, err := sizeRings("Serve", cfg.loops, cfg.entries, minHLoopEntries, cfg.memlockCost)
-	if err != nil {
-		return e.serveFallback(network, address, h, asked, err)
-	}
-	cfg.entries, cfg.loops = sz.entries, sz.loops
-	k, err := parseNetwork(network, false)
-	if err != nil {
-		return nil, listenError(network, address, err)
-	}
-	if k.unix {
-		cfg.direct = false // accepted fds are handed between loops
-	}
-	family, sa, v6only, err := streamSockaddr(network, k, address)
-	if err != nil {
-		return nil, listenError(network, address, err)
-	}
-	nsock := cfg.loops
-	if k.unix {
-		nsock = 1
-	}
-	fds, sa, err := bindSockets(family, k, sa, v6only, nsock, false, cfg.sharePort)
-	if err != nil {
-		return nil, listenError(network, address, err)
-	}
-	s := &Server{e: e, h: h, cfg: cfg, addr: netAddrOf(network, sa), done: make(chan struct{}),
-		backend: BackendIOURing, reason: sz.note}
-	if k.unix && !strings.HasPrefix(address, "@") {
-		s.unlink = address
-	}
-	s.handoff = k.unix && cfg.loops > 1
-	watch, err := s.watch()
-	if err != nil {
-		closeAll(fds)
-		s.removeSocketFile()
-		return nil, listenError(network, address, err)
-	}
-	inits := make(chan error, cfg.loops)
-	for i := 0; i < cfg.loops; i++ {
-		lnfd := -1
-		if i < len(fds) {
-			lnfd = fds[i]
-		}
-		l, err := newHLoop(s, i, lnfd)
-		if err != nil {
-			closeAll(fds[i:])
-			for _, l := range s.loops { // not started: nothing but the eventfd
-				l.efdClosed, l.stopReq = true, true
-				unix.Close(l.efd)
-				close(l.exited)
-			}
-			s.Close()
-			watch.Wait()
-			return nil, listenError(network, address, err)
-		}
-		s.loops = append(s.loops, l)
-	}
-	for _, l := range s.loops {
-		go l.run(inits)
-	}
-	var errs []error
-	for range s.loops {
-		if err := <-inits; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		s.Close()
-		watch.Wait()
-		if memlockRefused(errs) {
-			return e.serveFallback(network, address, h, asked, &memlockError{what: "Serve", err: errs[0]})
-		}
-		return nil, listenError(network, address, errors.Join(errs...))
-	}
-	return s, nil
+	return e.serveRing(network, address, h, cfg)
 }
 
 // Addr returns the address the server listens on (with the port the kernel
@@ -272,7 +198,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) removeSocketFile() {
 	if s.unlink != "" {
-		unix.Unlink(s.unlink)
+		os.Remove(s.unlink)
 	}
 }
 

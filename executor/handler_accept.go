@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -50,11 +52,12 @@ func (l *hloop) onAccept(res int32, flags uint32) {
 			return
 		}
 		// Out of descriptors or memory: retry soon, and say so now and then.
+		l.st[ctrAcceptErrors]++
 		now := time.Now()
 		l.acceptErr, l.acceptAt = true, now.Add(10*time.Millisecond)
 		if now.Sub(l.acceptLog) > time.Second {
 			l.acceptLog = now
-			l.cfg.logf("kasync: serve loop %d: accept: %v", l.id, syscall.Errno(-res))
+			l.cfg.logger.Warn("kasync: serve: accept failed, retrying", "loop", l.id, "op", "accept", "errno", syscall.Errno(-res).Error())
 		}
 		return
 	}

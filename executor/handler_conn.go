@@ -1,9 +1,11 @@
 package executor
 
 import (
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -147,6 +149,9 @@ func (l *hloop) closeConn(c *HConn, err error, hard bool) {
 	if c.st&hsClosing == 0 {
 		c.st |= hsClosing
 		c.err = err
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			l.st[ctrResets]++
+		}
 		c.closed.Store(true)
 		if !hard && c.pendingOut() > 0 && c.st&hsLinger == 0 {
 			c.st |= hsLinger

@@ -2,8 +2,6 @@ package executor
 
 import (
 	"net"
-
-	"golang.org/x/sys/unix"
 )
 
 // HConn's methods for handlers (and, AsyncWrite and Do, for any goroutine).
@@ -61,9 +59,7 @@ func (c *HConn) LocalAddr() net.Addr {
 		return c.g.nc.LocalAddr()
 	}
 	if c.laddr == nil && !c.fixed {
-		if sa, err := unix.Getsockname(int(c.fd)); err == nil {
-			c.laddr = netAddrOf(c.l.s.addr.Network(), sa)
-		}
+		c.laddr = sockName(c.fd, c.l.s.addr.Network(), false)
 	}
 	return c.laddr
 }
@@ -74,9 +70,7 @@ func (c *HConn) RemoteAddr() net.Addr {
 		return c.g.nc.RemoteAddr()
 	}
 	if c.raddr == nil && !c.fixed {
-		if sa, err := unix.Getpeername(int(c.fd)); err == nil {
-			c.raddr = netAddrOf(c.l.s.addr.Network(), sa)
-		}
+		c.raddr = sockName(c.fd, c.l.s.addr.Network(), true)
 	}
 	return c.raddr
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -20,7 +22,7 @@ import (
 // newGoExecutor returns an Executor on the Go backend, as New returns where
 // io_uring is refused.
 func newGoExecutor(t testing.TB) *Executor {
-	e := newGoBackend()
+	e := newGoBackend(quietLogger, "test")
 	t.Cleanup(func() { e.Close() })
 	return e
 }
@@ -206,7 +208,7 @@ func init() {
 		if err := seccomp.RefuseIOUring(); err != nil {
 			return err
 		}
-		e, err := New(WithLogf(func(string, ...any) {}))
+		e, err := New(WithLogger(quietLogger))
 		if err != nil {
 			return err
 		}

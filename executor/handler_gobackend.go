@@ -85,13 +85,12 @@ func (s *Server) goAccept() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			// Out of descriptors: retry soon, and say so at most once a
-			// second, as the io_uring loops do.
-			if now := time.Now(); now.Sub(logged) > time.Second {
+			s.acceptErrs.Add(1)
+			if now := time.Now(); now.Sub(logged) > time.Second { // at most once a second
 				logged = now
-				s.cfg.logf("kasync: serve: accept: %v", err)
+				s.cfg.logger.Warn("kasync: serve: accept failed, retrying", "op", "accept", "errno", errnoString(err), "err", err)
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(10 * time.Millisecond) // out of descriptors: retry soon
 			continue
 		}
 		if tc, ok := nc.(*net.TCPConn); ok {
@@ -106,6 +105,7 @@ func (s *Server) goAccept() {
 // grun is the Go backend's loop goroutine: its turn waits on the readers'
 // and writers' reports, the inbox's wake-up and the timers.
 func (l *hloop) grun() {
+	labelLoop("serve-go", l.id)
 	l.goid.Store(currentGoroutine())
 	defer func() {
 		l.closeInbox()
@@ -242,4 +242,21 @@ func netErrno(err error) error {
 		return errno
 	}
 	return err
+}
+
+// errnoString is err's errno, as the io_uring backend logs it ("" if none).
+func errnoString(err error) string {
+	if errno, ok := errors.AsType[syscall.Errno](err); ok {
+		return errno.Error()
+	}
+	return ""
+}
+
+// serveGoBecause is serveGo, its Stats saying why.
+func (e *Executor) serveGoBecause(network, address string, h Handler, cfg serveConfig, why string) (*Server, error) {
+	s, err := e.serveGo(network, address, h, cfg)
+	if err == nil {
+		s.backend, s.reason = BackendGo, why
+	}
+	return s, err
 }

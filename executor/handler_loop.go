@@ -1,12 +1,11 @@
+//go:build linux
+
 package executor
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,99 +13,27 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hloop is one loop of a Server: a goroutine locked to its OS thread that
-// owns a ring (SINGLE_ISSUER + DEFER_TASKRUN, its fd registered on that
-// thread), a provided-buffer ring, a listening socket and the connections
-// accepted on it. Everything but the inbox is touched by that thread only.
-//
-// A turn: take work posted by other goroutines (inbox), run timers, turn
-// every connection's changed state into SQEs (flush), then one
-// io_uring_enter submits them all and waits for at least one completion,
-// and the completions are dispatched inline (reap), which runs the handler.
-// Operations use the same op lifecycle and generation-checked slot table
-// as the goroutine loops.
-type hloop struct {
-	s   *Server
-	id  int
-	h   Handler
-	cfg *serveConfig
-	r   *ring.Ring
-	io  connIO // the connections' I/O: uringIO, or goIO on the Go backend
-
+// hring is an io_uring loop's own part of hloop.
+type hring struct {
+	r     *ring.Ring
 	table opTable
 	cqes  [256]ring.CQE
 
 	bufs *bufPool // receive buffers (bufpool.go)
 
-	lnfd                     int // listening socket, -1 if none (Unix: loop 0 accepts for all)
 	acceptOp                 *op
 	acceptCB                 func(res int32, flags uint32)
-	acceptErr                bool      // accepting failed: retry at acceptAt
-	acceptAt                 time.Time // when to retry
 	acceptLog                time.Time // last accept error logged
 	acceptRR                 int       // Unix hand-off round robin
 	acceptCancel, wakeCancel bool      // their ASYNC_CANCEL went out (stopping)
 
-	efd    int // eventfd other goroutines write to wake the loop
 	efdBuf [8]byte
 	wakeOp *op
 	wakeCB func(res int32, flags uint32)
 
 	closeCB func(res int32, flags uint32)
 	zc      int // zero-copy send threshold, 0 = off
-
-	conns  []*HConn
-	dirty  []*HConn
-	linger []*HConn
-
-	stopping bool
-	idle     bool  // ServeKeepP: a wait ran out with nothing; sleep (turn)
-	noAccept bool  // Shutdown: accept no more connections
-	failed   error // the ring broke: give up on the conns
-
-	tick     Ticker
-	nextTick time.Time
-
-	st  hstats
-	pub hpub
-
-	// Inbox: work posted by other goroutines.
-	mu        sync.Mutex
-	inbox     []hmsg
-	inboxData []byte
-	spare     []hmsg
-	spareData []byte
-	stopReq   bool
-	efdClosed bool
-	notified  atomic.Bool // a wake-up is on its way
-
-	goid   atomic.Uint64 // the loop goroutine's id (Close from a handler)
-	exited chan struct{}
-
-	// Go fallback (BackendGo): reports of the connections' reader and
-	// writer goroutines, and the inbox's wake-up.
-	gev   chan gevent
-	gwake chan struct{}
 }
-
-type hmsg struct {
-	c    *HConn
-	f    func(*HConn)
-	off  int // hmsgWrite: the bytes in inboxData
-	n    int
-	fd   int           // hmsgAdopt
-	nc   net.Conn      // hmsgAdopt, Go fallback
-	ch   chan struct{} // hmsgStats: closed once published
-	kind uint8
-}
-
-const (
-	hmsgWrite = iota
-	hmsgDo
-	hmsgAdopt
-	hmsgStats
-	hmsgNoAccept
-)
 
 // newHLoop prepares a loop; the eventfd is made here, before any other
 // goroutine may post to the loop. The ring is made by run, on its thread.
@@ -130,6 +57,7 @@ func newHLoop(s *Server, id, lnfd int) (*hloop, error) {
 func (l *hloop) run(inits chan<- error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	labelLoop("serve", l.id)
 	l.goid.Store(currentGoroutine())
 	err := l.setup()
 	inits <- err
@@ -198,57 +126,16 @@ func (l *hloop) turn() bool {
 	return true
 }
 
-// beginTurn starts a turn of either backend's loop: the work other
-// goroutines posted, then the timers that are due.
-func (l *hloop) beginTurn() {
-	if l.notified.Load() {
-		l.drainInbox()
-	}
-	if l.timersActive() {
-		l.runTimers(time.Now())
-	}
-}
-
-// over reports whether a stopping loop is done: no connection left and
-// nothing in flight.
-func (l *hloop) over() bool {
-	return l.stopping && l.table.live == 0 && len(l.conns) == 0
-}
-
 // fail gives up after the ring broke (a bug or a kernel refusal): every
 // connection is closed with the error, and the ring's Close cancels what
 // is in flight.
 func (l *hloop) fail(err error) {
 	l.failed = fmt.Errorf("executor: io_uring_enter: %w", err)
-	l.cfg.logf("kasync: serve loop %d stops: %v", l.id, l.failed)
+	l.cfg.logger.Error("kasync: serve loop stops", "loop", l.id, "op", "io_uring_enter", "err", l.failed)
 	for len(l.conns) > 0 {
 		c := l.conns[len(l.conns)-1]
 		c.err = l.failed
 		l.finishConn(c) // closes directly: l.failed is set
-	}
-}
-
-// closeInbox ends the inbox, for either backend: nothing more is posted,
-// and what is left in it is dropped (adopted connections closed, Stats
-// callers released).
-func (l *hloop) closeInbox() {
-	l.mu.Lock()
-	l.stopReq = true
-	l.efdClosed = true
-	inbox := l.inbox
-	l.inbox = nil
-	l.mu.Unlock()
-	l.publish()
-	l.pub.conns.Store(0)
-	for _, m := range inbox {
-		switch {
-		case m.kind == hmsgStats:
-			close(m.ch)
-		case m.kind == hmsgAdopt && m.nc != nil:
-			m.nc.Close()
-		case m.kind == hmsgAdopt:
-			unix.Close(m.fd)
-		}
 	}
 }
 
@@ -266,98 +153,6 @@ func (l *hloop) teardown() {
 		l.r.Close()
 	}
 	unix.Close(l.efd)
-}
-
-// stop asks the loop to stop (from any goroutine).
-func (l *hloop) stop() {
-	l.mu.Lock()
-	l.stopReq = true
-	l.wakeLocked()
-	l.mu.Unlock()
-}
-
-// post queues m (and data, for a write) for the loop; false if the loop
-// has stopped.
-func (l *hloop) post(m hmsg, data []byte) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stopReq {
-		return false
-	}
-	if data != nil {
-		m.off, m.n = len(l.inboxData), len(data)
-		l.inboxData = append(l.inboxData, data...)
-	}
-	l.inbox = append(l.inbox, m)
-	l.wakeLocked()
-	return true
-}
-
-var wakeOne = [8]byte{1}
-
-// wakeLocked makes the loop's next (or current) wait return. One eventfd
-// write per turn at most: notified stays set until the loop drains.
-func (l *hloop) wakeLocked() {
-	if !l.notified.CompareAndSwap(false, true) {
-		return
-	}
-	if l.gwake != nil {
-		select {
-		case l.gwake <- struct{}{}:
-		default:
-		}
-	} else if !l.efdClosed {
-		unix.Write(l.efd, wakeOne[:])
-	}
-}
-
-// drainInbox runs the work other goroutines posted.
-func (l *hloop) drainInbox() {
-	l.notified.Store(false)
-	l.mu.Lock()
-	msgs, data := l.inbox, l.inboxData
-	l.inbox, l.inboxData = l.spare[:0], l.spareData[:0]
-	stop := l.stopReq
-	l.mu.Unlock()
-	for i := range msgs {
-		m := &msgs[i]
-		c := m.c
-		switch m.kind {
-		case hmsgWrite:
-			c.asyncLen.Add(-int64(m.n))
-			if c.st&hsClosing == 0 {
-				c.Write(data[m.off : m.off+m.n])
-			}
-		case hmsgDo:
-			if c.st&hsClosing == 0 {
-				l.callDo(c, m.f)
-			}
-		case hmsgAdopt:
-			switch {
-			case m.nc != nil && (l.stopping || stop):
-				m.nc.Close()
-			case m.nc != nil:
-				l.gadopt(m.nc)
-			case l.stopping || stop:
-				unix.Close(m.fd)
-			default:
-				l.newConn(int32(m.fd), false)
-			}
-		case hmsgStats:
-			l.publish()
-			close(m.ch)
-		case hmsgNoAccept:
-			l.noAccept = true
-		}
-	}
-	clear(msgs)
-	l.spare, l.spareData = msgs[:0], data[:0]
-	if stop && !l.stopping {
-		l.stopping = true
-		for _, c := range l.conns {
-			l.closeConn(c, ErrServerClosed, true)
-		}
-	}
 }
 
 // sqeSpace makes room for n SQEs, submitting what is queued if need be.

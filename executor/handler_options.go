@@ -3,11 +3,9 @@ package executor
 import (
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"runtime"
 	"time"
-
-	"github.com/kasync-go/kasync/ring"
 )
 
 // Serve's options: what each one sets, its defaults, and the check that
@@ -76,8 +74,8 @@ type serveConfig struct {
 	linger      time.Duration
 	entries     uint32
 	onPanic     func(c *HConn, p *HandlerPanic)
-	logf        func(format string, args ...any)
-	ringOpts    []ring.Option
+	logger      *slog.Logger // the Executor's (WithLogger)
+	ringConfig               // io_uring options (Linux)
 }
 
 // ServeLoops sets the number of loops, each on its own thread with its own
@@ -157,33 +155,22 @@ func ServeOnPanic(f func(c *HConn, p *HandlerPanic)) ServeOption {
 	return func(c *serveConfig) { c.onPanic = f }
 }
 
-// ServeLogf sets where the loops report trouble (default, or nil:
-// log.Printf).
-func ServeLogf(f func(format string, args ...any)) ServeOption {
-	return func(c *serveConfig) { c.logf = f }
-}
-
-// serveRingOptions adds ring options to every loop's ring (tests: hide features).
-func serveRingOptions(opts ...ring.Option) ServeOption {
-	return func(c *serveConfig) { c.ringOpts = append(c.ringOpts, opts...) }
-}
-
 // Ring sizes a loop works with: flush needs room for 4 SQEs at once
 // (sqeSpace(4)), and the kernel takes no more than ring.MaxEntries.
 const (
 	minServeEntries = 4
-	maxServeEntries = ring.MaxEntries
+	maxServeEntries = maxEntries
 )
 
 // newServeConfig is the defaults with opts applied, checked.
-func newServeConfig(h Handler, opts []ServeOption) (serveConfig, error) {
+func newServeConfig(h Handler, opts []ServeOption, logger *slog.Logger) (serveConfig, error) {
 	cfg := serveConfig{
 		loops:    runtime.GOMAXPROCS(0),
 		outLimit: 1 << 20,
 		inLimit:  4 << 20,
 		linger:   5 * time.Second,
 		entries:  4096,
-		logf:     log.Printf,
+		logger:   logger,
 	}
 	for _, o := range opts {
 		if o == nil {
@@ -194,13 +181,11 @@ func newServeConfig(h Handler, opts []ServeOption) (serveConfig, error) {
 	if err := cfg.check(h); err != nil {
 		return cfg, err
 	}
-	if cfg.logf == nil {
-		cfg.logf = log.Printf
-	}
 	if cfg.onPanic == nil {
-		logf := cfg.logf
+		log := cfg.logger
 		cfg.onPanic = func(c *HConn, p *HandlerPanic) {
-			logf("kasync: handler panicked, connection closed: %v\n%s", p.Value, p.Stack)
+			log.Error("kasync: handler panicked, connection closed",
+				"loop", c.l.id, "remote", logAddr(c.RemoteAddr()), "panic", p.Value, "stack", string(p.Stack))
 		}
 	}
 	return cfg, nil

@@ -1,38 +1,68 @@
 package executor
 
 import (
+	"expvar"
 	"sync/atomic"
 )
 
 // A Server's counters: kept plainly by each loop, published when asked.
 
-// ServerStats counts what a Server's loops did.
+// ServerStats counts what a Server's loops did. Its JSON names (the struct
+// tags) are what Var publishes.
 type ServerStats struct {
 	// Backend is what the server runs on: io_uring, or Go's net where the
 	// kernel refused it (the Executor's backend, or for this server alone,
-	// the memlock limit). BackendReason says why, or why its rings are
-	// smaller than asked; "" when there is nothing to say.
-	Backend       Backend
-	BackendReason string
+	// the memlock limit).
+	Backend Backend `json:"backend"`
+	// BackendReason says why, or why its rings are smaller than asked; ""
+	// when there is nothing to say.
+	BackendReason string `json:"backend_reason,omitempty"`
 
-	Loops    int
-	RecvMode RecvMode // what the loops use (the first loop's, if they differ)
-	Conns    int      // open now
-	Accepted uint64
-	Turns    uint64 // loop turns, each with one io_uring_enter that waits
-	Enters   uint64 // all io_uring_enter calls (more than Turns if the SQ filled)
-	CQEs     uint64
-	BytesIn  uint64
-	BytesOut uint64
-	Sends    uint64 // SEND operations (at most one per connection per turn)
-	ZCSends  uint64 // of which zero-copy
-	NoBufs   uint64 // receives that found the buffer ring empty and were re-armed
-	Pauses   uint64 // times a connection stopped receiving for output over the limit
-	Panics   uint64
-	Stale    uint64 // CQEs for a slot's old generation, dropped
-
-	CQOverflows uint64 // times the kernel held completions back (CQ full) and they were flushed
-	CQDropped   uint64 // completions the kernel dropped (CQ full, no memory): 0 unless broken
+	// Loops is the number of loops.
+	Loops int `json:"loops"`
+	// RecvMode is what the loops receive with (the first loop's, if they
+	// differ); in JSON its name.
+	RecvMode RecvMode `json:"recv_mode"`
+	// Conns is the number of connections open now.
+	Conns int `json:"conns"`
+	// Accepted counts the connections accepted.
+	Accepted uint64 `json:"accepted"`
+	// AcceptErrors counts the accepts that failed (out of descriptors or
+	// memory: EMFILE, ENFILE, ENOMEM...), each retried.
+	AcceptErrors uint64 `json:"accept_errors"`
+	// Resets counts the connections that ended with ECONNRESET or EPIPE.
+	Resets uint64 `json:"resets"`
+	// Turns counts loop turns, each with one io_uring_enter that waits.
+	Turns uint64 `json:"turns"`
+	// Enters counts all io_uring_enter calls (more than Turns if the SQ
+	// filled).
+	Enters uint64 `json:"enters"`
+	// CQEs counts the completions reaped.
+	CQEs uint64 `json:"cqes"`
+	// BytesIn counts the bytes received.
+	BytesIn uint64 `json:"bytes_in"`
+	// BytesOut counts the bytes sent.
+	BytesOut uint64 `json:"bytes_out"`
+	// Sends counts SEND operations (at most one per connection per turn).
+	Sends uint64 `json:"sends"`
+	// ZCSends counts the zero-copy ones among Sends.
+	ZCSends uint64 `json:"zc_sends"`
+	// NoBufs counts the receives that found the buffer ring empty and
+	// were re-armed: buffer exhaustion (ServeBuffers).
+	NoBufs uint64 `json:"no_bufs"`
+	// Pauses counts the times a connection stopped receiving for output
+	// over the limit (ServeOutputLimit).
+	Pauses uint64 `json:"pauses"`
+	// Panics counts the handler calls that panicked.
+	Panics uint64 `json:"panics"`
+	// Stale counts the CQEs for a slot's old generation, dropped.
+	Stale uint64 `json:"stale"`
+	// CQOverflows counts the times the kernel held completions back (a
+	// loop's CQ was full) and they were flushed.
+	CQOverflows uint64 `json:"cq_overflows"`
+	// CQDropped counts the completions the kernel dropped (CQ full, no
+	// memory): 0 unless something is broken.
+	CQDropped uint64 `json:"cq_dropped"`
 }
 
 // Stats returns the server's counters. Each loop publishes them when asked,
@@ -63,6 +93,7 @@ func (s *Server) Stats() ServerStats {
 			*sum += p.ctr[k].Load()
 		}
 	}
+	st.AcceptErrors += s.acceptErrs.Load()
 	return st
 }
 
@@ -84,6 +115,8 @@ const (
 	ctrStale       // the op table's, copied at publish
 	ctrCQOverflows // the ring's, copied at publish
 	ctrCQDropped   // the ring's, copied at publish
+	ctrAcceptErrors
+	ctrResets
 	nctr
 )
 
@@ -94,6 +127,7 @@ func (st *ServerStats) counters() [nctr]*uint64 {
 		ctrBytesIn: &st.BytesIn, ctrBytesOut: &st.BytesOut, ctrSends: &st.Sends, ctrZCSends: &st.ZCSends,
 		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
 		ctrCQOverflows: &st.CQOverflows, ctrCQDropped: &st.CQDropped,
+		ctrAcceptErrors: &st.AcceptErrors, ctrResets: &st.Resets,
 	}
 }
 
@@ -108,14 +142,14 @@ type hpub struct {
 
 // publish copies the loop's counters where Stats reads them.
 func (l *hloop) publish() {
-	if l.r != nil {
-		rs := l.r.Stats()
-		l.st[ctrEnters], l.st[ctrCQOverflows] = rs.Enters, rs.OverflowFlushes
-		l.st[ctrCQDropped] = uint64(l.r.Overflowed())
-	}
-	l.st[ctrStale] = l.table.stale
+	l.publishRing()
 	l.pub.conns.Store(int64(len(l.conns)))
 	for k, v := range l.st {
 		l.pub.ctr[k].Store(v)
 	}
 }
+
+// Var returns the server's ServerStats as an expvar.Var, whose String is
+// their JSON, asked of the loops each time: expvar.Publish("kasync.serve",
+// s.Var()) puts them on /debug/vars.
+func (s *Server) Var() expvar.Var { return expvar.Func(func() any { return s.Stats() }) }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -14,7 +16,7 @@ func TestRecvModeText(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf(`"RecvMode":%q`, m.String())
+		want := fmt.Sprintf(`"recv_mode":%q`, m.String())
 		if !bytes.Contains(b, []byte(want)) {
 			t.Fatalf("%v marshals to %s, want %s in it", m, b, want)
 		}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -6,9 +8,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// defaultKeepAlive is what a connection gets without WithKeepAlive.
-var defaultKeepAlive = net.KeepAliveConfig{Enable: true}
 
 // setKeepAlive applies cfg (nil: the default) to a TCP socket. Like Go's
 // net, it ignores errors: the connection works without probes.
@@ -39,12 +38,4 @@ func setKeepAlive(fd int, cfg *net.KeepAliveConfig) {
 		}
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, count)
 	}
-}
-
-// goKeepAlive is cfg for Go's net.ListenConfig and net.Dialer.
-func goKeepAlive(cfg *net.KeepAliveConfig) net.KeepAliveConfig {
-	if cfg == nil {
-		return defaultKeepAlive
-	}
-	return *cfg
 }

@@ -1,8 +1,15 @@
+//go:build linux
+
 package executor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,8 +102,8 @@ func init() {
 		if err := seccomp.RefuseIOUring(); err != nil {
 			return err
 		}
-		var warned []string
-		e, err := New(WithLogf(func(f string, a ...any) { warned = append(warned, f) }))
+		var logged bytes.Buffer
+		e, err := New(WithLogger(slog.New(slog.NewJSONHandler(&logged, nil))))
 		if err != nil {
 			return err
 		}
@@ -109,7 +116,27 @@ func init() {
 			return err
 		}
 		_, strictErr := New(WithStrict())
-		os.Stdout.WriteString(string(e.Backend()) + " warnings=" + string(rune('0'+len(warned))) + " strict=" + errString(strictErr) + "\n")
+		// One warning, the cause an attribute of its own.
+		var warned []map[string]any
+		for line := range strings.Lines(logged.String()) {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				return fmt.Errorf("log line %q: %v", line, err)
+			}
+			if rec["level"] == "WARN" {
+				warned = append(warned, rec)
+			}
+		}
+		if len(warned) != 1 {
+			return fmt.Errorf("want one warning, logged:\n%s", logged.String())
+		}
+		if cause, _ := warned[0]["cause"].(string); !strings.Contains(cause, "seccomp") || warned[0]["errno"] == nil {
+			return fmt.Errorf("warning without cause or errno: %v", warned[0])
+		}
+		if r := e.Stats().BackendReason; !strings.Contains(r, "seccomp") {
+			return fmt.Errorf("Stats().BackendReason = %q", r)
+		}
+		os.Stdout.WriteString(string(e.Backend()) + " warnings=" + strconv.Itoa(len(warned)) + " strict=" + errString(strictErr) + "\n")
 		return nil
 	}
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -115,23 +117,6 @@ func (e *Executor) Listen(network, address string, opts ...NetOption) (net.Liste
 	return ln, nil
 }
 
-// listenOptions is the opening Listen (packet false) and ListenPacket
-// share: the options, and the checks made before the backend is chosen.
-func listenOptions(network, address string, packet bool, opts []NetOption) (netConfig, error) {
-	call := callListen
-	if packet {
-		call = callListenPacket
-	}
-	cfg, err := netOptions(call, opts)
-	if err != nil {
-		return cfg, listenError(network, address, err)
-	}
-	if err := checkCall(network, packet); err != nil {
-		return cfg, listenOpError(network, nil, err)
-	}
-	return cfg, nil
-}
-
 // listenKind is the rest of that opening on io_uring: the network's kind,
 // and a refusal once the executor is closing.
 func (e *Executor) listenKind(network, address string, packet bool) (netKind, error) {
@@ -143,31 +128,6 @@ func (e *Executor) listenKind(network, address string, packet bool) (netKind, er
 		return k, listenError(network, address, errExecutorClosed{})
 	}
 	return k, nil
-}
-
-func listenError(network, address string, err error) error {
-	return listenOpError(network, stringAddr{network, address}, err)
-}
-
-// listenOpError is a listen error as net makes it: no address if the
-// network or address did not parse or resolve, else addr as resolved.
-func listenOpError(network string, addr net.Addr, err error) error {
-	return &net.OpError{Op: "listen", Net: network, Addr: addr, Err: netError(err)}
-}
-
-// stringAddr is a net.Addr for an address not resolved.
-type stringAddr struct{ net, addr string }
-
-func (a stringAddr) Network() string { return a.net }
-func (a stringAddr) String() string  { return a.addr }
-
-func (e *Executor) isClosing() bool {
-	select {
-	case <-e.closing:
-		return true
-	default:
-		return false
-	}
 }
 
 // Accept waits for and returns the next connection (a *Conn) that the filter,

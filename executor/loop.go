@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -72,8 +74,8 @@ func newLoop(id int, entries uint32, opts func(uint32) []ring.Option, closing ch
 		fds:      make(map[*sysFD]struct{}),
 	}
 	l.wg.Add(2)
-	go l.flusher()
-	go l.poller()
+	go func() { labelLoop("flusher", id); l.flusher() }()
+	go func() { labelLoop("poller", id); l.poller() }()
 	return l, nil
 }
 

@@ -1,6 +1,9 @@
+//go:build linux
+
 package executor
 
 import (
+	"log/slog"
 	"os"
 	"testing"
 
@@ -14,3 +17,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
+
+// quietLogger discards what tests do not look at.
+var quietLogger = slog.New(slog.DiscardHandler)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -164,16 +166,11 @@ func (e *Executor) serveFallback(network, address string, h Handler, cfg serveCo
 	}
 	s, err := e.serveGoBecause(network, address, h, cfg, why.Error())
 	if err == nil {
-		e.logf("kasync: serve %s %s: %v; this server runs on Go's net", network, s.Addr(), why)
+		e.logger.Warn("kasync: serve: io_uring refused; this server runs on Go's net",
+			"net", network, "addr", s.Addr().String(), "err", why)
 	}
 	return s, err
 }
 
-// serveGoBecause is serveGo, its Stats saying why.
-func (e *Executor) serveGoBecause(network, address string, h Handler, cfg serveConfig, why string) (*Server, error) {
-	s, err := e.serveGo(network, address, h, cfg)
-	if err == nil {
-		s.backend, s.reason = BackendGo, why
-	}
-	return s, err
-}
+// memlockedNow is what this process's rings and buffer rings lock now.
+func memlockedNow() int64 { return memlocked.Load() }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -224,7 +226,7 @@ func netFallbackChild() error {
 	if err := seccomp.RefuseIOUring(); err != nil {
 		return err
 	}
-	e, err := New(WithLogf(func(string, ...any) {}))
+	e, err := New(WithLogger(quietLogger))
 	if err != nil {
 		return err
 	}

@@ -6,9 +6,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // The Go backend (io_uring refused): Listen, Dial and ListenPacket return
@@ -127,18 +124,4 @@ func goProbe(network, address string, packet bool, cfg *netConfig) (string, erro
 	}
 	probe.Close()
 	return addr.String(), nil
-}
-
-// reusePortControl sets SO_REUSEPORT on a socket Go's net makes, if asked.
-func reusePortControl(on bool) func(network, address string, c syscall.RawConn) error {
-	if !on {
-		return nil
-	}
-	return func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-		})
-		return errors.Join(err, serr)
-	}
 }

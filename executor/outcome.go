@@ -1,9 +1,9 @@
+//go:build linux
+
 package executor
 
 import (
 	"context"
-	"errors"
-	"net"
 	"os"
 	"syscall"
 
@@ -87,33 +87,11 @@ func (out outcome) cancelCause(ctx context.Context, f *sysFD, l *loop) error {
 	return errCancelled
 }
 
-var (
-	// errCancelled: an op was cancelled, and no cause above applies.
-	errCancelled = errors.New("operation cancelled")
-	// errClosedFD is what an operation on a closed descriptor gets; the net
-	// and file layers turn it into net.ErrClosed or os.ErrClosed.
-	errClosedFD = errors.New("use of closed file descriptor")
-	// errInterrupted: an op got EINTR without anyone asking to cancel it;
-	// the caller issues it again, as os does.
-	errInterrupted = errors.New("interrupted")
-)
-
 // syscallErr names a kernel errno by the call that failed, as
 // os.NewSyscallError does; other errors pass as they are.
 func syscallErr(call string, err error) error {
 	if errno, ok := err.(syscall.Errno); ok {
 		return os.NewSyscallError(call, errno)
-	}
-	return err
-}
-
-// netError maps the executor's internal errors to what net users test for.
-func netError(err error) error {
-	switch {
-	case err == errClosedFD:
-		return net.ErrClosed
-	case errors.Is(err, ErrClosed):
-		return errExecutorClosed{}
 	}
 	return err
 }
@@ -125,14 +103,6 @@ func fileErr(err error) error {
 	}
 	return err
 }
-
-// errExecutorClosed is the error of network calls cut short by the
-// executor's Close: it is both net.ErrClosed and ErrClosed to errors.Is.
-type errExecutorClosed struct{}
-
-func (errExecutorClosed) Error() string { return "use of closed network connection (executor closed)" }
-
-func (errExecutorClosed) Is(target error) bool { return target == net.ErrClosed || target == ErrClosed }
 
 // run runs one single-shot op to its end on descriptor f (nil: none) and
 // returns its count or the error its caller sees; an op interrupted without

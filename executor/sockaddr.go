@@ -1,3 +1,5 @@
+//go:build linux
+
 package executor
 
 import (
@@ -174,38 +176,6 @@ func resolvedAddr(network string, ip netip.Addr, port uint16) net.Addr {
 	return net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, port))
 }
 
-// wrongCallError is the error of Listen given a packet network, or of
-// ListenPacket given a stream one: it names the call to use. It comes in
-// a *net.OpError as net's UnknownNetworkError does.
-type wrongCallError struct{ network, kind, use string }
-
-func (e wrongCallError) Error() string {
-	return "unknown network " + e.network + " (a " + e.kind + " network): use " + e.use
-}
-
-// Timeout is false, as for net.UnknownNetworkError.
-func (wrongCallError) Timeout() bool { return false }
-
-// Temporary is false, as for net.UnknownNetworkError.
-func (wrongCallError) Temporary() bool { return false }
-
-// checkCall refuses a packet network for Listen (packet false) and a
-// stream one for ListenPacket (packet true); other networks pass, to be
-// parsed by the backend.
-func checkCall(network string, packet bool) error {
-	switch network {
-	case "udp", "udp4", "udp6", "unixgram":
-		if !packet {
-			return wrongCallError{network, "packet", "ListenPacket"}
-		}
-	case "tcp", "tcp4", "tcp6", "unix", "unixpacket":
-		if packet {
-			return wrongCallError{network, "stream", "Listen"}
-		}
-	}
-	return nil
-}
-
 // hasIPv6 reports whether the host can open IPv6 sockets (asked once).
 var hasIPv6 = sync.OnceValue(func() bool {
 	fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -256,20 +226,6 @@ func zoneName(index uint32) string {
 		return ifi.Name
 	}
 	return strconv.Itoa(int(index))
-}
-
-// addrPortOf returns a net.Addr's IP and port, unmapped; zero for a
-// non-IP address.
-func addrPortOf(a net.Addr) netip.AddrPort {
-	switch a := a.(type) {
-	case *net.TCPAddr:
-		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	case *net.UDPAddr:
-		ap := a.AddrPort()
-		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-	}
-	return netip.AddrPort{}
 }
 
 // netAddrOf turns a socket address into the net.Addr type of network

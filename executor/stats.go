@@ -1,56 +1,66 @@
 package executor
 
-// Stats counts what an Executor did since New.
+import "expvar"
+
+// Stats counts what an Executor did since New. Its JSON names (the struct
+// tags) are what Var publishes. On the Go backend the io_uring counters stay
+// zero: Backend and BackendReason say why.
 type Stats struct {
-	Backend Backend // io_uring, or go when io_uring was refused
-	// BackendReason says why io_uring was refused, or why the rings are
+	// Backend is io_uring, or go where io_uring was refused.
+	Backend Backend `json:"backend"`
+	// BackendReason says why the backend is go: the kernel's refusal in
+	// words, or "io_uring is Linux-only"; on io_uring, why the rings are
 	// smaller or fewer than asked (the memlock limit); "" otherwise.
-	BackendReason string
+	BackendReason string `json:"backend_reason,omitempty"`
 	// Memlocked is the locked memory (RLIMIT_MEMLOCK) the rings and buffer
 	// rings of all of this process's Executors and Servers hold now.
-	Memlocked   int64
-	Loops       int
-	Submitted   uint64  // SQEs the kernel took
-	Completed   uint64  // operations that reached their terminal CQE
-	Enters      uint64  // io_uring_enter calls
-	Batches     uint64  // submissions that passed queued SQEs
-	MeanBatch   float64 // Submitted / Batches
-	InFlight    int     // operations started and not yet complete
-	Cancels     uint64  // ASYNC_CANCEL requests for single operations
-	Stale       uint64  // CQEs for a slot's old generation, dropped
-	SQFullWaits uint64  // times a full SQ made a submitter flush first
-	CQOverflows uint64  // times the kernel held completions back (CQ full) and they were flushed
-	CQDropped   uint64  // CQEs the kernel dropped (should stay 0)
-
-	SplicedBytes  uint64 // bytes Conn.ReadFrom/WriteTo moved with SPLICE, in the kernel
-	FilterDropped uint64 // connections and datagrams dropped by filters (io_uring backend)
+	Memlocked int64 `json:"memlocked"`
+	// Loops is the number of rings.
+	Loops int `json:"loops"`
+	// Submitted counts the SQEs the kernel took.
+	Submitted uint64 `json:"submitted"`
+	// Completed counts the operations that reached their terminal CQE.
+	Completed uint64 `json:"completed"`
+	// Enters counts io_uring_enter calls.
+	Enters uint64 `json:"enters"`
+	// Batches counts the submissions that passed queued SQEs.
+	Batches uint64 `json:"batches"`
+	// MeanBatch is Submitted / Batches.
+	MeanBatch float64 `json:"mean_batch"`
+	// InFlight is the number of operations started and not yet complete.
+	InFlight int `json:"in_flight"`
+	// Cancels counts the ASYNC_CANCEL requests for single operations.
+	Cancels uint64 `json:"cancels"`
+	// Stale counts the CQEs for a slot's old generation, dropped.
+	Stale uint64 `json:"stale"`
+	// SQFullWaits counts the times a full SQ made a submitter flush first.
+	SQFullWaits uint64 `json:"sq_full_waits"`
+	// CQOverflows counts the times the kernel held completions back (the
+	// CQ was full) and they were flushed: an error counter, a CQ too small.
+	CQOverflows uint64 `json:"cq_overflows"`
+	// CQDropped counts the CQEs the kernel dropped (should stay 0).
+	CQDropped uint64 `json:"cq_dropped"`
+	// SplicedBytes counts the bytes Conn.ReadFrom and WriteTo moved with
+	// SPLICE, in the kernel.
+	SplicedBytes uint64 `json:"spliced_bytes"`
+	// FilterDropped counts the connections and datagrams dropped by
+	// filters (io_uring backend).
+	FilterDropped uint64 `json:"filter_dropped"`
 }
 
 // Stats returns the executor's counters, summed over its loops.
 func (e *Executor) Stats() Stats {
-	s := Stats{Backend: e.backend, BackendReason: e.reason, Loops: len(e.loops), Memlocked: memlocked.Load()}
+	s := Stats{Backend: e.backend, BackendReason: e.reason, Loops: len(e.loops), Memlocked: memlockedNow()}
 	for _, l := range e.loops {
-		l.mu.Lock()
-		rs := l.lastRing
-		if !l.closed {
-			rs = l.r.Stats()
-			s.CQDropped += uint64(l.r.Overflowed())
-		}
-		s.Submitted += rs.Submitted
-		s.Enters += rs.Enters
-		s.CQOverflows += rs.OverflowFlushes
-		s.InFlight += l.table.live
-		s.Stale += l.table.stale
-		l.mu.Unlock()
-		s.Completed += l.stats.completed.Load()
-		s.Batches += l.stats.batches.Load()
-		s.Cancels += l.stats.cancels.Load()
-		s.SQFullWaits += l.stats.sqFullWaits.Load()
-		s.SplicedBytes += l.net.spliced.Load()
-		s.FilterDropped += l.net.dropped.Load()
+		l.addStats(&s)
 	}
 	if s.Batches > 0 {
 		s.MeanBatch = float64(s.Submitted) / float64(s.Batches)
 	}
 	return s
 }
+
+// Var returns the executor's Stats as an expvar.Var, whose String is their
+// JSON, read afresh each time: expvar.Publish("kasync", e.Var()) puts them
+// on /debug/vars.
+func (e *Executor) Var() expvar.Var { return expvar.Func(func() any { return e.Stats() }) }

@@ -1,3 +1,5 @@
+//go:build linux
+
 package ring
 
 // Constants of the io_uring ABI, from the kernel's include/uapi/linux/io_uring.h

@@ -1,3 +1,5 @@
+//go:build linux
+
 package ring
 
 // Stats counts what a ring did since New. Reading them costs nothing; they are

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"syscall"
 
@@ -23,7 +24,7 @@ import (
 func main() { os.Exit(run(os.Args[1:])) }
 
 func run(args []string) int {
-	e, err := executor.New(executor.WithLoops(1), executor.WithLogf(func(string, ...any) {}))
+	e, err := executor.New(executor.WithLoops(1), executor.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cat:", err)
 		return 1

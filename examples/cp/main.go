@@ -13,13 +13,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/kasync-go/kasync/executor"
-	"golang.org/x/sys/unix"
 )
 
 // progressMin is the size from which cp draws a progress bar.
@@ -40,7 +40,7 @@ func run(args []string) int {
 }
 
 func cp(srcName, dstName string) error {
-	e, err := executor.New(executor.WithLogf(func(string, ...any) {}))
+	e, err := executor.New(executor.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return err
 	}
@@ -89,10 +89,11 @@ func cp(srcName, dstName string) error {
 	return err
 }
 
-// isTerminal reports whether f is a terminal (it answers TCGETS).
+// isTerminal reports whether f is a terminal (a character device: close
+// enough for a progress bar, and the same test on every OS).
 func isTerminal(f *os.File) bool {
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	return err == nil
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // bar draws "[#####.....]  45%  460.0 MiB / 1.0 GiB  850.3 MiB/s" in place,

@@ -11,14 +11,18 @@ package main
 import (
 	"context"
 	"errors"
+	"expvar"
 	"flag"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -63,7 +67,7 @@ func serve(ctx context.Context, addr string, loops int, ready func(net.Addr)) er
 	// The same server as the benchmark's net/http baseline; a server facing
 	// the internet would set ReadHeaderTimeout and friends here (they work:
 	// a Conn's deadlines are net.Conn's).
-	srv := &http.Server{Handler: handler()}
+	srv := &http.Server{Handler: withDebug(e, handler())}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	ready(ln.Addr())
@@ -79,4 +83,30 @@ func serve(ctx context.Context, addr string, loops int, ready func(net.Addr)) er
 		err = errors.Join(err, serr)
 	}
 	return errors.Join(err, e.Close())
+}
+
+// current is the executor /debug/vars reports on (expvar.Publish is once
+// per process, serve may run more than once).
+var (
+	current     atomic.Pointer[executor.Executor]
+	publishOnce sync.Once
+)
+
+// withDebug adds /debug/vars (expvar, with the executor's Stats as
+// "kasync") and /debug/pprof (whose CPU profiles split by loop: the loops'
+// goroutines carry the pprof label kasync.loop) to site.
+func withDebug(e *executor.Executor, site http.Handler) http.Handler {
+	current.Store(e)
+	publishOnce.Do(func() {
+		expvar.Publish("kasync", expvar.Func(func() any { return current.Load().Stats() }))
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/", site)
+	mux.Handle("/debug/vars", expvar.Handler())
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

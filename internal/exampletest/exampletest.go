@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package exampletest runs an example program from its own test binary: the
 // binary doubles as the command, so a test can start it, talk to it over the
 // network and stop it with a signal, as a user would.

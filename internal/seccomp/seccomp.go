@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package seccomp installs a seccomp filter that refuses io_uring, the way a
 // container's default seccomp profile does, so tests can prove that kasync
 // notices and falls back. Use it in a child process (re-exec the test binary):

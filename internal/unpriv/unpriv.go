@@ -1,6 +1,5 @@
-// Package unpriv makes a test's child process an unprivileged user with a
-// given RLIMIT_MEMLOCK, as io_uring's users meet it: root has CAP_IPC_LOCK,
-// which exempts it from the limit.
+//go:build linux
+
 package unpriv
 
 import (

@@ -1,0 +1,3 @@
+// The package is Linux-only (seccomp.go); this file lets it exist everywhere.
+
+package seccomp
