@@ -39,11 +39,36 @@ type Handler interface {
 
 // Ticker is an optional interface of a Handler: OnTick is called on every
 // loop's thread right after the loop starts and then again after each
-// returned delay (a delay <= 0, or a panic, stops the loop's ticks). It is
-// the place for periodic work such as refreshing a cached Date header.
+// returned delay (a delay <= 0, or a panic, stops the loop's ticks); loop is
+// the loop's index, as HConn.Loop gives it. It is the place for periodic
+// work such as refreshing a cached Date header.
 type Ticker interface {
-	OnTick(now time.Time) (next time.Duration)
+	OnTick(loop int, now time.Time) (next time.Duration)
 }
+
+// Drainer is an optional interface of a Handler: OnDrain is called on c's
+// loop once c's queued output, having gone over the server's output limit
+// (receiving paused) or made AsyncWrite fail with ErrOutputFull, has
+// drained to half the limit: the moment to write again.
+type Drainer interface {
+	OnDrain(c *HConn)
+}
+
+// ShutdownNotifier is an optional interface of a Handler: when Shutdown
+// begins, OnShutdown is called once for every open connection, on its
+// loop, so that idle ones can be closed at once (c.Close) instead of
+// holding the Shutdown until its context ends.
+type ShutdownNotifier interface {
+	OnShutdown(c *HConn)
+}
+
+// NopHandler is a Handler that does nothing: embed it to implement only the
+// methods that matter. Its OnData consumes (drops) everything.
+type NopHandler struct{}
+
+func (NopHandler) OnOpen(*HConn)                 {}
+func (NopHandler) OnData(_ *HConn, b []byte) int { return len(b) }
+func (NopHandler) OnClose(*HConn, error)         {}
 
 // HandlerPanic is the error a connection is closed with when one of its
 // handler calls panicked. The loop goes on with its other connections.

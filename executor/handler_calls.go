@@ -24,6 +24,26 @@ func (l *hloop) callClose(c *HConn) {
 	l.h.OnClose(c, c.err)
 }
 
+func (l *hloop) callDrain(c *HConn) {
+	if l.drainer == nil || c.st&hsClosing != 0 {
+		return
+	}
+	defer l.recoverConn(c)
+	l.drainer.OnDrain(c)
+}
+
+func (l *hloop) callShutdown(c *HConn) {
+	defer l.recoverConn(c)
+	l.notifier.OnShutdown(c)
+}
+
+// bindHandler finds the Handler's optional interfaces once.
+func (l *hloop) bindHandler() {
+	l.tick, _ = l.h.(Ticker)
+	l.drainer, _ = l.h.(Drainer)
+	l.notifier, _ = l.h.(ShutdownNotifier)
+}
+
 func (l *hloop) callDo(c *HConn, f func(*HConn)) {
 	defer l.recoverConn(c)
 	f(c)

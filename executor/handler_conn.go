@@ -48,6 +48,9 @@ type connIO interface {
 	startSend(c *HConn, buf []byte)
 	// stopSend asks the send in flight to end; sendDone follows.
 	stopSend(c *HConn)
+	// shutdownWrite sends the FIN (SHUT_WR) once c's output is all sent;
+	// receiving goes on.
+	shutdownWrite(c *HConn)
 	// closeFD releases a finished connection's descriptor.
 	closeFD(c *HConn)
 }
@@ -90,6 +93,7 @@ type HConn struct {
 	// Shared with other goroutines (AsyncWrite, Do).
 	closed   atomic.Bool  // closing began: AsyncWrite and Do refuse
 	queued   atomic.Int64 // output queued, as of the loop's last look
+	refused  atomic.Bool  // AsyncWrite said ErrOutputFull: OnDrain is due
 	asyncLen atomic.Int64 // AsyncWrite bytes not yet taken by the loop
 }
 
@@ -107,6 +111,9 @@ const (
 	hsHard                          // closing without sending queued output
 	hsLinger                        // in l.linger
 	hsDone                          // OnClose called, descriptor closing
+	hsWantFIN                       // CloseWrite: send the FIN once the output is sent
+	hsSentFIN                       // the FIN went out: no more output
+	hsOverLimit                     // output went over the limit (or AsyncWrite was refused): OnDrain is due
 )
 
 // addConn opens c on its loop: the first reconcile arms its receive.
@@ -132,7 +139,7 @@ func (c *HConn) wrote() {
 	l := c.l
 	l.markDirty(c)
 	if c.st&hsPaused == 0 && c.pendingOut() > l.cfg.outLimit {
-		c.st |= hsPaused
+		c.st |= hsPaused | hsOverLimit
 		l.st[ctrPauses]++
 	}
 }
@@ -224,6 +231,10 @@ func (l *hloop) reconcile(c *HConn) {
 	if c.st&hsSending == 0 && c.pendingOut() > 0 {
 		l.startSend(c)
 	}
+	if c.st&(hsWantFIN|hsSentFIN|hsSending) == hsWantFIN && c.pendingOut() == 0 {
+		c.st |= hsSentFIN
+		l.io.shutdownWrite(c)
+	}
 	c.queued.Store(int64(c.pendingOut()))
 }
 
@@ -305,8 +316,12 @@ func (c *HConn) sendDone(n int, err error) {
 			c.sending = c.sending[:0]
 		}
 	}
-	if c.st&hsPaused != 0 && c.pendingOut() <= l.cfg.outLimit/2 {
+	if c.pendingOut() <= l.cfg.outLimit/2 {
 		c.st &^= hsPaused
+		if c.st&hsOverLimit != 0 || c.refused.Swap(false) {
+			c.st &^= hsOverLimit
+			l.callDrain(c)
+		}
 	}
 	l.markDirty(c)
 }

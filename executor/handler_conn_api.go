@@ -1,7 +1,10 @@
 package executor
 
 import (
+	"errors"
 	"net"
+	"os"
+	"syscall"
 )
 
 // HConn's methods for handlers (and, AsyncWrite and Do, for any goroutine).
@@ -11,8 +14,8 @@ import (
 // this loop turn. It fails only on a closed connection. Output over the
 // server's output limit pauses receiving until it drains.
 func (c *HConn) Write(b []byte) (int, error) {
-	if c.st&hsClosing != 0 {
-		return 0, net.ErrClosed
+	if err := c.writable(); err != nil {
+		return 0, err
 	}
 	c.out = append(c.out, b...)
 	c.wrote()
@@ -21,8 +24,8 @@ func (c *HConn) Write(b []byte) (int, error) {
 
 // Writev queues the buffers of bs (copied) as one Write.
 func (c *HConn) Writev(bs [][]byte) (int, error) {
-	if c.st&hsClosing != 0 {
-		return 0, net.ErrClosed
+	if err := c.writable(); err != nil {
+		return 0, err
 	}
 	n := 0
 	for _, b := range bs {
@@ -31,6 +34,65 @@ func (c *HConn) Writev(bs [][]byte) (int, error) {
 	}
 	c.wrote()
 	return n, nil
+}
+
+// CloseWrite shuts down the sending side once the output queued so far is
+// sent: the peer reads EOF after it, and can still send; OnData goes on
+// until the peer's FIN, which closes the connection (OnClose with io.EOF).
+// Writes after CloseWrite fail with an error wrapping syscall.EPIPE.
+func (c *HConn) CloseWrite() error {
+	if c.st&hsClosing != 0 {
+		return net.ErrClosed
+	}
+	c.st |= hsWantFIN
+	c.l.markDirty(c)
+	return nil
+}
+
+// errWriteClosed is what Write says after CloseWrite, as the kernel would.
+var errWriteClosed = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}
+
+// Control calls f with the connection's socket descriptor, for socket
+// options (TCP_NODELAY, SO_LINGER, keep-alive, buffer sizes...), as
+// syscall.RawConn.Control does; f must not close it or keep it. It fails
+// for a connection accepted as a direct file (ServeDirectFiles), which has
+// no descriptor in the process, and on a closed one.
+func (c *HConn) Control(f func(fd uintptr)) error {
+	switch {
+	case c.st&hsClosing != 0:
+		return net.ErrClosed
+	case c.g != nil:
+		sc, ok := c.g.nc.(syscall.Conn)
+		if !ok {
+			return errors.ErrUnsupported
+		}
+		rc, err := sc.SyscallConn()
+		if err != nil {
+			return err
+		}
+		return rc.Control(f)
+	case c.fixed:
+		return errNoDescriptor
+	}
+	f(uintptr(c.fd))
+	return nil
+}
+
+var errNoDescriptor = errors.New("executor: a direct-file connection has no descriptor (ServeDirectFiles)")
+
+// Loop returns the index of the loop c runs on (0 to ServeLoops-1), the
+// same that OnTick gets.
+func (c *HConn) Loop() int { return c.l.id }
+
+// writable says why c takes no more output, if it does not.
+func (c *HConn) writable() error {
+	switch {
+	case c.st&hsClosing != 0:
+		return net.ErrClosed
+	case c.st&hsWantFIN != 0:
+		return errWriteClosed
+	}
+	return nil
 }
 
 // Queued returns how many bytes of output are queued and not yet sent.
@@ -85,6 +147,7 @@ func (c *HConn) AsyncWrite(b []byte) error {
 	}
 	q := c.queued.Load() + c.asyncLen.Load()
 	if q > 0 && q+int64(len(b)) > int64(c.l.cfg.outLimit) {
+		c.refused.Store(true)
 		return ErrOutputFull
 	}
 	c.asyncLen.Add(int64(len(b)))

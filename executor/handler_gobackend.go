@@ -61,9 +61,7 @@ func (e *Executor) serveGo(network, address string, h Handler, cfg serveConfig) 
 	for i := 0; i < cfg.loops; i++ {
 		l := &hloop{s: s, id: i, h: h, cfg: &s.cfg, io: goIO{}, lnfd: -1, efd: -1, exited: make(chan struct{}),
 			gev: make(chan gevent, 256), gwake: make(chan struct{}, 1)}
-		if t, ok := h.(Ticker); ok {
-			l.tick = t
-		}
+		l.bindHandler()
 		l.pub.mode.Store(int64(RecvPlain))
 		s.loops = append(s.loops, l)
 	}
@@ -222,6 +220,13 @@ func (goIO) stopRecv(c *HConn) {
 func (goIO) startSend(c *HConn, buf []byte) { c.g.wr <- buf }
 
 func (goIO) stopSend(c *HConn) { c.g.nc.SetWriteDeadline(aLongTimeAgo) }
+
+// shutdownWrite half-closes the conn; no write is in flight.
+func (goIO) shutdownWrite(c *HConn) {
+	if cw, ok := c.g.nc.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+}
 
 // closeFD ends the reader and writer (neither is in a call now) and closes
 // the connection.

@@ -43,7 +43,9 @@ type hloop struct {
 	noAccept bool  // Shutdown: accept no more connections
 	failed   error // the ring broke: give up on the conns
 
-	tick     Ticker
+	tick     Ticker           // the Handler's optional interfaces (bindHandler)
+	drainer  Drainer          //
+	notifier ShutdownNotifier //
 	nextTick time.Time
 
 	st  hstats
@@ -206,6 +208,13 @@ func (l *hloop) drainInbox() {
 			close(m.ch)
 		case hmsgNoAccept:
 			l.noAccept = true
+			if l.notifier != nil {
+				for i := 0; i < len(l.conns); i++ {
+					if c := l.conns[i]; c.st&hsClosing == 0 {
+						l.callShutdown(c)
+					}
+				}
+			}
 		}
 	}
 	clear(msgs)

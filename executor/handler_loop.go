@@ -47,9 +47,7 @@ func newHLoop(s *Server, id, lnfd int) (*hloop, error) {
 	l.acceptCB = l.onAccept
 	l.wakeCB = l.onWake
 	l.closeCB = l.onClosed
-	if t, ok := s.h.(Ticker); ok {
-		l.tick = t
-	}
+	l.bindHandler()
 	return l, nil
 }
 

@@ -850,7 +850,7 @@ type tickHandler struct {
 	ticks atomic.Int64
 }
 
-func (h *tickHandler) OnTick(time.Time) time.Duration {
+func (h *tickHandler) OnTick(int, time.Time) time.Duration {
 	if h.ticks.Add(1) >= 10 {
 		return 0
 	}

@@ -61,7 +61,7 @@ func (l *hloop) runTimers(now time.Time) {
 func (l *hloop) runTick(now time.Time) {
 	l.nextTick = time.Time{}
 	defer l.recoverConn(nil)
-	if d := l.tick.OnTick(now); d > 0 {
+	if d := l.tick.OnTick(l.id, now); d > 0 {
 		l.nextTick = now.Add(d)
 	}
 }

@@ -50,6 +50,16 @@ func (u uringIO) startSend(c *HConn, buf []byte) {
 
 func (u uringIO) stopSend(c *HConn) { u.l.cancelOp(c.sendOp) }
 
+func (u uringIO) shutdownWrite(c *HConn) {
+	l := u.l
+	s := l.sqe()
+	s.PrepShutdown(int(c.fd), unix.SHUT_WR)
+	if c.fixed {
+		s.Flags |= ring.SQEFixedFile
+	}
+	l.newOp(s, l.closeCB) // its result changes nothing: a failed FIN shows as an error on the socket
+}
+
 // closeFD closes through the ring, or directly once the ring broke.
 func (u uringIO) closeFD(c *HConn) {
 	l := u.l

@@ -31,7 +31,7 @@ func (s *server) setDate(now time.Time) {
 
 // OnTick refreshes the Date header at each second, on every loop (they
 // store the same value).
-func (s *server) OnTick(now time.Time) time.Duration {
+func (s *server) OnTick(_ int, now time.Time) time.Duration {
 	s.setDate(now)
 	return time.Second - time.Duration(now.Nanosecond())
 }
