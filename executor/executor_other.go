@@ -13,7 +13,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-	"unsafe"
 )
 
 // The executor off Linux: io_uring is Linux-only, so New returns the Go
@@ -113,16 +112,7 @@ func (e *Executor) ListenPacket(network, address string, opts ...NetOption) (net
 // Sleep waits for d; it returns the context's cause if ctx is done first,
 // or ErrClosed if the executor closes.
 func (e *Executor) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-e.closing:
-		return ErrClosed
-	}
+	return sleepGo(ctx, d, e.closing)
 }
 
 // Conn is a TCP or Unix connection on io_uring (Linux only: none is made
@@ -189,66 +179,6 @@ type File struct {
 	appendMode bool
 }
 
-// ReadRequest is one read of a ReadBatch.
-type ReadRequest struct {
-	Buf []byte
-	Off int64
-	N   int
-	Err error
-}
-
-// WriteRequest is one write of a WriteBatch.
-type WriteRequest struct {
-	Buf []byte
-	Off int64
-	N   int
-	Err error
-}
-
-// FixedBuffer is a buffer of RegisterBuffers; off Linux plain aligned memory.
-type FixedBuffer struct {
-	b     []byte
-	index uint16
-}
-
-func (b FixedBuffer) Bytes() []byte { return b.b }
-func (b FixedBuffer) Len() int      { return len(b.b) }
-func (b FixedBuffer) Index() int    { return int(b.index) }
-func (b FixedBuffer) Slice(i, j int) FixedBuffer {
-	return FixedBuffer{b: b.b[i:j:j], index: b.index}
-}
-
-// DirectAlign is the alignment AlignedBuffer gives.
-const DirectAlign = 4096
-
-// AlignedBuffer returns a zeroed buffer of size bytes whose address is a
-// multiple of DirectAlign.
-func AlignedBuffer(size int) []byte {
-	if size <= 0 {
-		return []byte{}
-	}
-	b := make([]byte, size+DirectAlign)
-	skip := 0
-	if r := int(uintptr(unsafe.Pointer(&b[0])) % DirectAlign); r != 0 {
-		skip = DirectAlign - r
-	}
-	return b[skip : skip+size : skip+size]
-}
-
-// AlignmentError is why an O_DIRECT transfer was refused (Linux only).
-type AlignmentError struct {
-	What  string
-	Value int64
-	Align int
-}
-
-func (e *AlignmentError) Error() string {
-	return fmt.Sprintf("O_DIRECT needs the %s aligned to %d bytes (%d is not): %v", e.What, e.Align, e.Value, syscall.EINVAL)
-}
-
-// Unwrap returns syscall.EINVAL.
-func (e *AlignmentError) Unwrap() error { return syscall.EINVAL }
-
 var errNegativeOff = errors.New("negative offset")
 
 // Open opens name for reading, like os.Open.
@@ -261,18 +191,7 @@ func (e *Executor) Create(name string) (*File, error) {
 
 // OpenFile opens name like os.OpenFile.
 func (e *Executor) OpenFile(name string, flag int, perm os.FileMode) (*File, error) {
-	if e.isClosing() {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errFileExecClosed{}}
-	}
-	osf, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	f := e.newFileGo(osf, flag)
-	if f.gof.st.byExec() {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errFileExecClosed{}}
-	}
-	return f, nil
+	return e.openOS(name, flag, perm)
 }
 
 // NewFile returns a File for the open descriptor fd, like os.NewFile.

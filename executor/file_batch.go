@@ -9,25 +9,6 @@ import (
 	"github.com/kasync-go/kasync/ring"
 )
 
-// ReadRequest is one read of a ReadBatch: Buf is filled from offset Off. N
-// and Err are the result, as ReadAt would return them: N < len(Buf) only with
-// an error, io.EOF at the end of the file.
-type ReadRequest struct {
-	Buf []byte
-	Off int64
-	N   int
-	Err error
-}
-
-// WriteRequest is one write of a WriteBatch: Buf is written at offset Off. N
-// and Err are the result, as WriteAt would return them.
-type WriteRequest struct {
-	Buf []byte
-	Off int64
-	N   int
-	Err error
-}
-
 // batchStack is how many ops a batch keeps on the stack before it allocates.
 const batchStack = 64
 

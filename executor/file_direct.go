@@ -4,55 +4,11 @@ package executor
 
 import (
 	"context"
-	"fmt"
-	"syscall"
 	"unsafe"
 
 	"github.com/kasync-go/kasync/ring"
 	"golang.org/x/sys/unix"
 )
-
-// DirectAlign is the alignment AlignedBuffer gives, and the one O_DIRECT I/O
-// is checked against when the kernel does not report the file's own
-// (statx STATX_DIOALIGN, Linux 6.1).
-const DirectAlign = 4096
-
-// AlignedBuffer returns a zeroed buffer of size bytes whose address is a
-// multiple of DirectAlign, as O_DIRECT reads and writes need. It is ordinary
-// Go memory (over-allocated, then sliced at the aligned address), kept alive
-// by the garbage collector like any slice.
-func AlignedBuffer(size int) []byte {
-	if size <= 0 {
-		return []byte{}
-	}
-	b := make([]byte, size+DirectAlign)
-	skip := 0
-	if r := int(uintptr(unsafe.Pointer(&b[0])) % DirectAlign); r != 0 {
-		skip = DirectAlign - r
-	}
-	return b[skip : skip+size : skip+size]
-}
-
-// AlignmentError is why an O_DIRECT read or write was refused before it was
-// submitted: the buffer's address, its length or the file offset is not a
-// multiple of what the file needs. It wraps syscall.EINVAL, the kernel's own
-// answer to such a request.
-type AlignmentError struct {
-	What  string // "buffer address", "length" or "offset"
-	Value int64
-	Align int
-}
-
-func (e *AlignmentError) Error() string {
-	if e.What == "buffer address" {
-		return fmt.Sprintf("O_DIRECT needs the buffer address aligned to %d bytes (%#x is not; AlignedBuffer gives such memory): %v",
-			e.Align, e.Value, syscall.EINVAL)
-	}
-	return fmt.Sprintf("O_DIRECT needs the %s aligned to %d bytes (%d is not): %v", e.What, e.Align, e.Value, syscall.EINVAL)
-}
-
-// Unwrap returns syscall.EINVAL.
-func (e *AlignmentError) Unwrap() error { return syscall.EINVAL }
 
 // checkDirect refuses, before anything is submitted, an O_DIRECT transfer
 // that the kernel would refuse with a bare EINVAL.

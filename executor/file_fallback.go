@@ -3,7 +3,6 @@
 package executor
 
 import (
-	"io/fs"
 	"os"
 	"runtime"
 
@@ -12,24 +11,13 @@ import (
 
 // openGo is OpenFile on the Go backend (io_uring refused): the File wraps an
 // *os.File, and every method forwards to it. O_DIRECT alignment is still
-// checked before the call, so both backends report it alike. The executor
-// tracks the file, and its Close closes it.
+// checked before the call, so both backends report it alike.
 func (e *Executor) openGo(name string, flag int, perm os.FileMode) (*File, error) {
-	if e.isClosing() {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errFileExecClosed{}}
-	}
-	osf, err := os.OpenFile(name, flag, perm)
-	if err != nil {
-		return nil, err
-	}
-	f := e.newFileGo(osf, flag)
-	if f.gof.st.byExec() {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: errFileExecClosed{}}
-	}
-	if f.direct {
+	f, err := e.openOS(name, flag, perm)
+	if err == nil && f.direct {
 		f.learnDirectAlign()
 	}
-	return f, nil
+	return f, err
 }
 
 // newFileGo makes a File of osf, tracked by the executor; if the executor

@@ -11,27 +11,6 @@ import (
 	"github.com/kasync-go/kasync/ring"
 )
 
-// FixedBuffer is a buffer registered with the kernel (RegisterBuffers), for
-// ReadAtFixed and WriteAtFixed: the kernel pinned its pages once, so the
-// I/O skips mapping them on every call (READ_FIXED / WRITE_FIXED).
-type FixedBuffer struct {
-	b     []byte
-	index uint16
-}
-
-// Bytes returns the buffer's memory.
-func (b FixedBuffer) Bytes() []byte { return b.b }
-
-// Len returns len(b.Bytes()).
-func (b FixedBuffer) Len() int { return len(b.b) }
-
-// Index returns the buffer's index in the kernel's table.
-func (b FixedBuffer) Index() int { return int(b.index) }
-
-// Slice returns the part [i:j] of the buffer, still registered; it panics
-// if i or j is out of range, as slicing does.
-func (b FixedBuffer) Slice(i, j int) FixedBuffer { return FixedBuffer{b: b.b[i:j:j], index: b.index} }
-
 // maxFixedBuffers is the kernel's limit on a ring's registered buffers.
 const maxFixedBuffers = 1 << 14
 

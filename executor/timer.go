@@ -28,17 +28,3 @@ func (e *Executor) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	return err
 }
-
-// sleepGo is Sleep on Go's runtime, for the fallback backend.
-func sleepGo(ctx context.Context, d time.Duration, closing <-chan struct{}) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	case <-closing:
-		return ErrClosed
-	}
-}
