@@ -296,44 +296,53 @@ func (d *driver) reap(now time.Duration) int {
 	}
 }
 
-// complete handles one CQE.
-func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
-	if d.open {
-		d.completeOpen(cqe, now)
-		return
-	}
-	c := &d.conns[cqe.UserData>>2]
-	op := uint8(cqe.UserData & 3)
-	final := op != opRecv || d.bufs == nil || !cqe.More()
+// decode is the part of handling a CQE that both loops share: the op it
+// ends or feeds, the received bytes (from a provided buffer, handed back at
+// the end of the batch; data stays valid until then), and the errors that
+// end the run, named with where(c). ok is false when the CQE needs no more.
+func (d *driver) decode(cqe *ring.CQE, where func(*conn) string) (c *conn, op uint8, final bool, data []byte, ok bool) {
+	c = &d.conns[cqe.UserData>>2]
+	op = uint8(cqe.UserData & 3)
+	final = op != opRecv || d.bufs == nil || !cqe.More()
 	if final {
 		d.inFlight--
 		if op == opRecv {
 			c.armed = false
 		}
 	}
-	var data []byte
 	if op == opRecv && cqe.Res > 0 && d.bufs != nil {
-		id, ok := cqe.BufferID()
-		if !ok {
+		id, has := cqe.BufferID()
+		if !has {
 			d.fail(fmt.Errorf("conn %d: a multishot receive came without a buffer", c.id))
-			return
+			return c, op, final, nil, false
 		}
 		data = d.bufs.Buf(id)[:cqe.Res]
-		// Back to the kernel at the end of the batch; data stays valid
-		// until then.
 		d.bufs.Add(id, d.recycled)
 		d.recycled++
 	}
 	if d.stopping || d.err != nil {
-		return
+		return c, op, final, nil, false
 	}
 	switch {
 	case cqe.Res == -int32(syscall.ENOBUFS) && op == opRecv && d.bufs != nil:
 		// Every provided buffer was in use: receive again once some are back.
 		d.recv(c)
-		return
+		return c, op, final, nil, false
 	case cqe.Res < 0:
-		d.fail(fmt.Errorf("conn %d round %d: %s: %w", c.id, c.round, opName(op), syscall.Errno(-cqe.Res)))
+		d.fail(fmt.Errorf("conn %d %s: %s: %w", c.id, where(c), opName(op), syscall.Errno(-cqe.Res)))
+		return c, op, final, nil, false
+	}
+	return c, op, final, data, true
+}
+
+// complete handles one CQE.
+func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
+	if d.open {
+		d.completeOpen(cqe, now)
+		return
+	}
+	c, op, final, data, ok := d.decode(cqe, func(c *conn) string { return fmt.Sprintf("round %d", c.round) })
+	if !ok {
 		return
 	}
 	switch op {

@@ -157,35 +157,8 @@ func (d *driver) completeOpen(cqe *ring.CQE, now time.Duration) {
 		d.timerArmed = false
 		return
 	}
-	c := &d.conns[cqe.UserData>>2]
-	op := uint8(cqe.UserData & 3)
-	final := op != opRecv || d.bufs == nil || !cqe.More()
-	if final {
-		d.inFlight--
-		if op == opRecv {
-			c.armed = false
-		}
-	}
-	var data []byte
-	if op == opRecv && cqe.Res > 0 && d.bufs != nil {
-		id, ok := cqe.BufferID()
-		if !ok {
-			d.fail(fmt.Errorf("conn %d: a multishot receive came without a buffer", c.id))
-			return
-		}
-		data = d.bufs.Buf(id)[:cqe.Res]
-		d.bufs.Add(id, d.recycled)
-		d.recycled++
-	}
-	if d.stopping || d.err != nil {
-		return
-	}
-	switch {
-	case cqe.Res == -int32(syscall.ENOBUFS) && op == opRecv && d.bufs != nil:
-		d.recv(c)
-		return
-	case cqe.Res < 0:
-		d.fail(fmt.Errorf("conn %d request %d: %s: %w", c.id, c.recvd+1, opName(op), syscall.Errno(-cqe.Res)))
+	c, op, final, data, ok := d.decode(cqe, func(c *conn) string { return fmt.Sprintf("request %d", c.recvd+1) })
+	if !ok {
 		return
 	}
 	if op == opSend {
