@@ -47,6 +47,7 @@ type pring struct {
 	recvCancel     bool
 	wakeCancel     bool
 	failed         error
+	idle           bool // ServeKeepP: a wait ran out with nothing; sleep
 	errLogged      time.Time
 }
 
@@ -175,6 +176,9 @@ func (p *ploop) setup() error {
 	} {
 		p.r, err = newRingShrinking(cfg.entries, min(cfg.entries, minHLoopEntries), func(n uint32) []ring.Option {
 			opts := append([]ring.Option{ring.WithCQSize(8 * n), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
+			if cfg.keepP {
+				opts = append(opts, ring.WithRawEnter())
+			}
 			return append(opts, extra...)
 		})
 		if !errors.Is(err, syscall.EINVAL) {
@@ -224,8 +228,22 @@ func (p *ploop) turn() bool {
 	if p.stopping && p.table.live == 0 {
 		return false
 	}
-	_, err := p.r.SubmitAndWait(1)
+	var err error
+	switch keepP := p.s.cfg.keepP; {
+	case keepP && p.idle:
+		_, err = p.r.SubmitAndSleep(1)
+	case keepP:
+		// As a Serve loop's (hloop.turn): raw waits of at most keepPSlice
+		// while busy, a blocking one that hands the P back once idle.
+		_, err = p.r.SubmitAndWaitTimeout(1, keepPSlice)
+		p.idle = err == syscall.ETIME && p.r.CQReady() == 0
+	default:
+		_, err = p.r.SubmitAndWait(1)
+	}
 	p.st[pctrTurns]++
+	if p.s.cfg.keepP && (err == syscall.ETIME || p.st[pctrTurns]%64 == 0) {
+		runtime.Gosched()
+	}
 	if err != nil && err != syscall.ETIME && err != syscall.EBUSY && err != syscall.EAGAIN && err != syscall.EINTR {
 		p.failed = fmt.Errorf("executor: io_uring_enter: %w", err)
 		p.s.cfg.logger.Error("kasync: serve packet loop stops", "loop", p.id, "err", p.failed)
