@@ -48,6 +48,7 @@ type pring struct {
 	wakeCancel     bool
 	failed         error
 	idle           bool // ServeKeepP: a wait ran out with nothing; sleep
+	recvDead       bool // the kernel refused the multishot RECVMSG
 	errLogged      time.Time
 }
 
@@ -300,7 +301,7 @@ func (p *ploop) flush() {
 		}
 		return
 	}
-	if p.recvOp == nil {
+	if p.recvOp == nil && !p.recvDead {
 		s := p.sqe()
 		s.PrepRecvmsgMultishot(p.fd, &p.rmsg, 0, p.bufs.Group())
 		p.recvOp = p.begin(s, p.recvCB)
@@ -353,6 +354,13 @@ func (p *ploop) onRecv(res int32, flags uint32) {
 	switch {
 	case res == -int32(syscall.ENOBUFS):
 		p.st[pctrNoBufs]++
+	case res == -int32(syscall.EINVAL):
+		// A kernel without multishot RECVMSG (before 6.0): restarting
+		// would spin; the loop stops receiving and says so.
+		p.st[pctrRecvErrs]++
+		p.recvDead = true
+		p.s.cfg.logger.Error("kasync: serve packet: multishot RECVMSG refused (Linux 6.0 has it); this loop receives no more",
+			"loop", p.id, "errno", syscall.EINVAL.Error())
 	case res < 0 && !endedByCancel(res):
 		p.st[pctrRecvErrs]++
 		if now := time.Now(); now.Sub(p.errLogged) > time.Second {
