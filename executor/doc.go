@@ -9,7 +9,8 @@
 //     written against net's interfaces runs on io_uring unchanged.
 //   - The event-driven fast path, for the last factor of throughput: Serve
 //     runs a Handler (OnOpen, OnData, OnClose) on loops that own their
-//     threads, with no goroutine per connection or message.
+//     threads, with no goroutine per connection or message; ServePacket
+//     does the same for UDP, a PacketHandler per datagram.
 //   - Files: Open, OpenFile, Create and NewFile return a *File (io.ReaderAt
 //     and friends, O_DIRECT, registered buffers, batches); CopyFile copies.
 //   - Tasks and timers: Spawn, Sleep.
