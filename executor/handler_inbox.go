@@ -47,6 +47,7 @@ type hloop struct {
 	drainer  Drainer          //
 	notifier ShutdownNotifier //
 	nextTick time.Time
+	dl       deadlines // the connections' timeouts (handler_deadlines.go)
 
 	st  hstats
 	pub hpub
