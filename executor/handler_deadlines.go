@@ -97,10 +97,11 @@ func (c *HConn) SetIdleTimeout(d time.Duration) error {
 }
 
 // connTimeouts is a connection's part of its loop's deadlines.
+// The stamps' fields come first, together: traffic touches only them.
 type connTimeouts struct {
-	readTO, writeTO, idleTO time.Duration // 0: off
-	readAt, writeAt, idleAt int64         // each clock's start (monoNow)
 	hpos                    int32         // 1 + index in the loop's heap, 0 if not there
+	readAt, writeAt, idleAt int64         // each clock's start (monoNow)
+	readTO, writeTO, idleTO time.Duration // 0: off
 }
 
 // deadlines is a loop's timer structure: a binary min-heap of connections

@@ -97,7 +97,7 @@ func (l *hloop) beginTurn() {
 		l.drainInbox()
 	}
 	if l.timersActive() {
-		l.runTimers(time.Now())
+		l.runTimers(monoTime(l.turnNow())) // the turn's clock: one read a turn
 	}
 }
 

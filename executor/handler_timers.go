@@ -18,7 +18,7 @@ func (l *hloop) waitTimeout() (time.Duration, bool) {
 	if !l.timersActive() {
 		return 0, false
 	}
-	now := time.Now()
+	now := monoTime(l.turnNow()) // read once a turn, after its wait
 	var at time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
