@@ -41,9 +41,12 @@ func TestServeEchoAllocsNothing(t *testing.T) {
 
 // BenchmarkServeEcho64 is 64-byte ping-pong over loopback against one loop,
 // with GOMAXPROCS client connections; allocs/op counts both sides.
-func BenchmarkServeEcho64(b *testing.B) {
+func BenchmarkServeEcho64(b *testing.B) { benchServeEcho64(b) }
+
+// benchServeEcho64 is BenchmarkServeEcho64 with more options.
+func benchServeEcho64(b *testing.B, opts ...ServeOption) {
 	e := newTestExecutor(b)
-	s := hServe(b, e, &hFuncs{}, ServeLoops(1))
+	s := hServe(b, e, &hFuncs{}, append([]ServeOption{ServeLoops(1)}, opts...)...)
 	b.ReportAllocs()
 	b.SetBytes(64)
 	b.RunParallel(func(pb *testing.PB) {

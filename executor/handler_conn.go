@@ -80,6 +80,7 @@ type HConn struct {
 	sendOff int
 
 	lingerAt time.Time
+	tmo      connTimeouts // read, write and idle timeouts (handler_deadlines.go)
 
 	laddr, raddr net.Addr
 
@@ -122,6 +123,7 @@ func (l *hloop) addConn(c *HConn) {
 	l.conns = append(l.conns, c)
 	l.st[ctrAccepted]++
 	l.markDirty(c)
+	l.openTimeouts(c)
 	l.callOpen(c)
 }
 
@@ -226,6 +228,7 @@ func (l *hloop) reconcile(c *HConn) {
 		l.stopRecv(c)
 	} else if c.st&(hsRecving|hsNoRecv) == 0 {
 		c.st |= hsRecving
+		c.stampRecv(false)
 		l.io.startRecv(c)
 	}
 	if c.st&hsSending == 0 && c.pendingOut() > 0 {
@@ -254,6 +257,7 @@ func (l *hloop) startSend(c *HConn) {
 		c.sendOff = 0
 	}
 	c.st |= hsSending
+	c.stampSendStart()
 	l.st[ctrSends]++
 	l.io.startSend(c, c.sending[c.sendOff:])
 }
@@ -263,6 +267,7 @@ func (l *hloop) startSend(c *HConn) {
 func (l *hloop) finishConn(c *HConn) {
 	c.st |= hsDone
 	c.closed.Store(true)
+	l.dlRemove(c)
 	last := len(l.conns) - 1
 	l.conns[c.idx] = l.conns[last]
 	l.conns[c.idx].idx = c.idx
@@ -277,6 +282,7 @@ func (l *hloop) finishConn(c *HConn) {
 // recvd hands bytes the receive brought to the handler.
 func (c *HConn) recvd(data []byte) {
 	c.l.st[ctrBytesIn] += uint64(len(data))
+	c.stampRecv(true)
 	c.feed(data)
 }
 
@@ -308,6 +314,9 @@ func (c *HConn) sendDone(n int, err error) {
 		return
 	}
 	c.sendOff += n
+	if n > 0 {
+		c.stampSent()
+	}
 	if c.sendOff >= len(c.sending) {
 		c.sendOff = 0
 		if cap(c.sending) > shrinkCap {

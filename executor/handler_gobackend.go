@@ -123,22 +123,29 @@ func (l *hloop) grun() {
 		if d, ok := l.waitTimeout(); ok {
 			timer.Reset(d)
 		}
+		var ev gevent
+		got := false
 		select {
-		case ev := <-l.gev:
-			l.gevent(ev)
-			for more := true; more; {
-				select {
-				case ev := <-l.gev:
-					l.gevent(ev)
-				default:
-					more = false
-				}
-			}
+		case ev = <-l.gev:
+			got = true
 		case <-l.gwake:
 		case <-timer.C:
 		}
 		timer.Stop()
-		l.st[ctrTurns]++
+		l.st[ctrTurns]++ // before the reports: a turn's clock (turnNow) is read after its wait
+		// At most a channel's worth of reports per turn, so that a turn's
+		// clock stays fresh under load and the timers get their turn.
+		for n := cap(l.gev); got; n-- {
+			l.gevent(ev)
+			got = false
+			if n > 1 {
+				select {
+				case ev = <-l.gev:
+					got = true
+				default:
+				}
+			}
+		}
 	}
 }
 

@@ -47,6 +47,7 @@ type hloop struct {
 	drainer  Drainer          //
 	notifier ShutdownNotifier //
 	nextTick time.Time
+	dl       deadlines // the connections' timeouts (handler_deadlines.go)
 
 	st  hstats
 	pub hpub
@@ -96,7 +97,7 @@ func (l *hloop) beginTurn() {
 		l.drainInbox()
 	}
 	if l.timersActive() {
-		l.runTimers(time.Now())
+		l.runTimers(monoTime(l.turnNow())) // the turn's clock: one read a turn
 	}
 }
 

@@ -72,6 +72,9 @@ type serveConfig struct {
 	keepP       bool
 	sharePort   bool
 	linger      time.Duration
+	readTO      time.Duration // ServeReadTimeout (handler_deadlines.go)
+	writeTO     time.Duration // ServeWriteTimeout
+	idleTO      time.Duration // ServeIdleTimeout
 	entries     uint32
 	onPanic     func(c *HConn, p *HandlerPanic)
 	logger      *slog.Logger // the Executor's (WithLogger)
@@ -207,6 +210,8 @@ func (cfg *serveConfig) check(h Handler) error {
 		return fmt.Errorf("executor: ServeRecvMode(%d): no such mode", int(cfg.recvMode))
 	case cfg.linger < 0:
 		return fmt.Errorf("executor: ServeLinger(%v): negative", cfg.linger)
+	case cfg.readTO < 0 || cfg.writeTO < 0 || cfg.idleTO < 0:
+		return fmt.Errorf("executor: negative timeout (read %v, write %v, idle %v)", cfg.readTO, cfg.writeTO, cfg.idleTO)
 	}
 	return nil
 }

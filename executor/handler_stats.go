@@ -32,6 +32,9 @@ type ServerStats struct {
 	AcceptErrors uint64 `json:"accept_errors"`
 	// Resets counts the connections that ended with ECONNRESET or EPIPE.
 	Resets uint64 `json:"resets"`
+	// Timeouts counts the connections closed by a read, write or idle
+	// timeout (ServeReadTimeout and its kin).
+	Timeouts uint64 `json:"timeouts"`
 	// Turns counts loop turns, each with one io_uring_enter that waits.
 	Turns uint64 `json:"turns"`
 	// Enters counts all io_uring_enter calls (more than Turns if the SQ
@@ -117,6 +120,7 @@ const (
 	ctrCQDropped   // the ring's, copied at publish
 	ctrAcceptErrors
 	ctrResets
+	ctrTimeouts
 	nctr
 )
 
@@ -128,6 +132,7 @@ func (st *ServerStats) counters() [nctr]*uint64 {
 		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
 		ctrCQOverflows: &st.CQOverflows, ctrCQDropped: &st.CQDropped,
 		ctrAcceptErrors: &st.AcceptErrors, ctrResets: &st.Resets,
+		ctrTimeouts: &st.Timeouts,
 	}
 }
 

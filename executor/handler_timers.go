@@ -4,20 +4,21 @@ import (
 	"time"
 )
 
-// A loop's timers: the handler's ticks, lingering closes and the accept
-// retry, and how long the loop may wait for them.
+// A loop's timers: the handler's ticks, lingering closes, the accept
+// retry and the connections' timeouts, and how long the loop may wait for
+// them.
 
 // timersActive reports whether anything waits for a time: ticks, lingering
-// closes, an accept retry.
+// closes, an accept retry, connection timeouts.
 func (l *hloop) timersActive() bool {
-	return !l.nextTick.IsZero() || len(l.linger) > 0 || l.acceptErr
+	return !l.nextTick.IsZero() || len(l.linger) > 0 || l.acceptErr || len(l.dl.heap) > 0
 }
 
 func (l *hloop) waitTimeout() (time.Duration, bool) {
 	if !l.timersActive() {
 		return 0, false
 	}
-	now := time.Now()
+	now := monoTime(l.turnNow()) // read once a turn, after its wait
 	var at time.Time
 	earliest := func(t time.Time) {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
@@ -31,6 +32,9 @@ func (l *hloop) waitTimeout() (time.Duration, bool) {
 	for _, c := range l.linger {
 		earliest(c.lingerAt)
 	}
+	if t, ok := l.dlNext(); ok {
+		earliest(t)
+	}
 	return max(at.Sub(now), 0), true
 }
 
@@ -41,6 +45,7 @@ func (l *hloop) runTimers(now time.Time) {
 	if l.acceptErr && !now.Before(l.acceptAt) {
 		l.acceptErr = false
 	}
+	l.runDeadlines(now)
 	for i := 0; i < len(l.linger); {
 		c := l.linger[i]
 		if c.st&hsDone == 0 && now.Before(c.lingerAt) {
