@@ -9,7 +9,11 @@
 //     written against net's interfaces runs on io_uring unchanged.
 //   - The event-driven fast path, for the last factor of throughput: Serve
 //     runs a Handler (OnOpen, OnData, OnClose) on loops that own their
-//     threads, with no goroutine per connection or message.
+//     threads, with no goroutine per connection or message. Server.Dial
+//     opens an outbound connection from a loop (CONNECT on its ring) and
+//     Server.Adopt takes in a net.Conn, each served by a Handler of its
+//     own; with PauseRead, OnDrain and HalfCloser, two connections of a
+//     loop forward to each other (examples/proxy -mode handler).
 //   - Files: Open, OpenFile, Create and NewFile return a *File (io.ReaderAt
 //     and friends, O_DIRECT, registered buffers, batches); CopyFile copies.
 //   - Tasks and timers: Spawn, Sleep.

@@ -55,7 +55,7 @@ func (s *Server) Dial(ctx context.Context, loop int, network, address string, h 
 	}
 	l := s.loops[loop]
 	c := &HConn{l: l, fd: -1, h: h, dial: &hdial{ctx: ctx, network: network, address: address}}
-	if s.backend == BackendGo {
+	if l.gev != nil { // the Go backend's loop
 		return l.goDial(c)
 	}
 	return l.ringDial(c)
@@ -79,7 +79,7 @@ func (s *Server) Adopt(loop int, nc net.Conn, h Handler) error {
 	}
 	l := s.loops[loop]
 	c := &HConn{l: l, fd: -1, h: h}
-	if s.backend == BackendGo {
+	if l.gev != nil {
 		if !l.post(hmsg{kind: hmsgAdopt, c: c, nc: nc}, nil) {
 			nc.Close()
 			return ErrServerClosed

@@ -34,6 +34,13 @@ func (c *HConn) PauseRead() {
 func (c *HConn) ResumeRead() {
 	if c.st&hsHeld != 0 {
 		c.st &^= hsHeld
+		if c.pendOff < len(c.pend) {
+			c.st |= hsRedeliver // offered again even if nothing newer comes
+		}
 		c.l.markDirty(c)
 	}
 }
+
+// Server returns the server c belongs to: from a handler, the way to Dial
+// or Adopt beside c (on c.Loop()).
+func (c *HConn) Server() *Server { return c.l.s }
