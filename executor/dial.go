@@ -4,7 +4,6 @@ package executor
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 	"os"
@@ -88,9 +87,6 @@ func (e *Executor) Dial(ctx context.Context, network, address string, opts ...Ne
 	}
 	return nil, first
 }
-
-// errMissingAddress is net's error for a Dial to "".
-var errMissingAddress = errors.New("missing address")
 
 // dialOne makes a socket and connects it to sa.
 func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa unix.Sockaddr, cfg *netConfig) (*Conn, error) {

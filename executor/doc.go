@@ -10,7 +10,11 @@
 //   - The event-driven fast path, for the last factor of throughput: Serve
 //     runs a Handler (OnOpen, OnData, OnClose) on loops that own their
 //     threads, with no goroutine per connection or message; ServePacket
-//     does the same for UDP, a PacketHandler per datagram.
+//     does the same for UDP, a PacketHandler per datagram. Server.Dial
+//     opens an outbound connection from a loop (CONNECT on its ring) and
+//     Server.Adopt takes in a net.Conn, each served by a Handler of its
+//     own; with PauseRead, OnDrain and HalfCloser, two connections of a
+//     loop forward to each other (examples/proxy -mode handler).
 //   - Files: Open, OpenFile, Create and NewFile return a *File (io.ReaderAt
 //     and friends, O_DIRECT, registered buffers, batches); CopyFile copies.
 //   - Tasks and timers: Spawn, Sleep.

@@ -111,6 +111,8 @@ type Server struct {
 	backend    Backend       // what this server runs on (ServerStats)
 	reason     string        // why, or why its rings are smaller than asked
 	acceptErrs atomic.Uint64 // Go fallback: failed accepts
+
+	dialWG sync.WaitGroup // Dials resolving or dialing on a goroutine (handler_dial.go)
 }
 
 // Serve listens on network ("tcp", "tcp4", "tcp6" or "unix") and address and
@@ -166,6 +168,7 @@ func (s *Server) Close() error {
 			for _, l := range s.loops {
 				<-l.exited
 			}
+			s.dialWG.Wait()
 			s.removeSocketFile()
 			close(s.done)
 		}()

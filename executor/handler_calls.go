@@ -9,32 +9,43 @@ import (
 
 func (l *hloop) callOpen(c *HConn) {
 	defer l.recoverConn(c)
-	l.h.OnOpen(c)
+	c.handler().OnOpen(c)
 }
 
 func (l *hloop) callData(c *HConn, data []byte) (n int) {
 	n = -1
 	defer l.recoverConn(c)
-	n = l.h.OnData(c, data)
+	n = c.handler().OnData(c, data)
 	return max(n, 0)
 }
 
 func (l *hloop) callClose(c *HConn) {
 	defer l.recoverConn(nil)
-	l.h.OnClose(c, c.err)
+	c.handler().OnClose(c, c.err)
 }
 
 func (l *hloop) callDrain(c *HConn) {
-	if l.drainer == nil || c.st&hsClosing != 0 {
+	d := l.drainer
+	if c.h != nil {
+		d, _ = c.h.(Drainer)
+	}
+	if d == nil || c.st&hsClosing != 0 {
 		return
 	}
 	defer l.recoverConn(c)
-	l.drainer.OnDrain(c)
+	d.OnDrain(c)
 }
 
 func (l *hloop) callShutdown(c *HConn) {
+	n := l.notifier
+	if c.h != nil {
+		n, _ = c.h.(ShutdownNotifier)
+	}
+	if n == nil {
+		return
+	}
 	defer l.recoverConn(c)
-	l.notifier.OnShutdown(c)
+	n.OnShutdown(c)
 }
 
 // bindHandler finds the Handler's optional interfaces once.
@@ -64,4 +75,9 @@ func (l *hloop) recoverConn(c *HConn) {
 	if c != nil {
 		l.closeConn(c, p, true)
 	}
+}
+
+func (l *hloop) callReadEOF(c *HConn, hc HalfCloser) {
+	defer l.recoverConn(c)
+	hc.OnReadEOF(c)
 }

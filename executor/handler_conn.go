@@ -68,6 +68,9 @@ type HConn struct {
 
 	ctx any
 
+	h    Handler // its own Handler (Dial, Adopt), else the server's
+	dial *hdial  // a Dial not yet connected (handler_dial.go)
+
 	// Input the handler left unconsumed: pend[pendOff:].
 	pend    []byte
 	pendOff int
@@ -115,6 +118,10 @@ const (
 	hsWantFIN                       // CloseWrite: send the FIN once the output is sent
 	hsSentFIN                       // the FIN went out: no more output
 	hsOverLimit                     // output went over the limit (or AsyncWrite was refused): OnDrain is due
+	hsHeld                          // PauseRead: not receiving until ResumeRead
+	hsEOFTold                       // HalfCloser: OnReadEOF was called; close once the FIN is sent
+
+	hsNoInput = hsPaused | hsHeld // not receiving: input is kept, not offered
 )
 
 // addConn opens c on its loop: the first reconcile arms its receive.
@@ -213,7 +220,7 @@ func (l *hloop) reconcile(c *HConn) {
 		}
 		return
 	}
-	if c.st&(hsRedeliver|hsPaused) == hsRedeliver {
+	if c.st&hsRedeliver != 0 && c.st&hsNoInput == 0 {
 		c.deliver() // input kept while paused; may pause or close c again
 		if c.st&hsClosing != 0 {
 			l.markDirty(c)
@@ -224,7 +231,7 @@ func (l *hloop) reconcile(c *HConn) {
 		l.markDirty(c)
 		return
 	}
-	if c.st&hsPaused != 0 {
+	if c.st&hsNoInput != 0 {
 		l.stopRecv(c)
 	} else if c.st&(hsRecving|hsNoRecv) == 0 {
 		c.st |= hsRecving
@@ -237,6 +244,9 @@ func (l *hloop) reconcile(c *HConn) {
 	if c.st&(hsWantFIN|hsSentFIN|hsSending) == hsWantFIN && c.pendingOut() == 0 {
 		c.st |= hsSentFIN
 		l.io.shutdownWrite(c)
+	}
+	if c.st&(hsEOFTold|hsSentFIN) == hsEOFTold|hsSentFIN { // both ways done
+		l.closeConn(c, io.EOF, false)
 	}
 	c.queued.Store(int64(c.pendingOut()))
 }
@@ -343,7 +353,7 @@ func (c *HConn) sendDone(n int, err error) {
 func (c *HConn) peerEOF() {
 	c.st |= hsNoRecv
 	if c.st&(hsRedeliver|hsClosing) == 0 {
-		c.l.closeConn(c, io.EOF, false)
+		c.readEOF()
 	}
 }
 
@@ -351,10 +361,10 @@ func (c *HConn) peerEOF() {
 // has been delivered; reconcile calls it on a connection not closing. True
 // if c began closing.
 func (c *HConn) eofDelivered() bool {
-	if c.st&(hsNoRecv|hsRedeliver|hsClosing) != hsNoRecv {
+	if c.st&(hsNoRecv|hsRedeliver|hsClosing|hsEOFTold) != hsNoRecv {
 		return false
 	}
-	c.l.closeConn(c, io.EOF, false)
+	c.readEOF()
 	return true
 }
 
@@ -367,7 +377,7 @@ func (c *HConn) feed(data []byte) {
 	if c.st&hsClosing != 0 {
 		return
 	}
-	if c.pendOff == len(c.pend) && c.st&hsPaused == 0 {
+	if c.pendOff == len(c.pend) && c.st&hsNoInput == 0 {
 		n := c.l.callData(c, data)
 		if n < 0 || c.st&hsClosing != 0 {
 			return
@@ -380,7 +390,7 @@ func (c *HConn) feed(data []byte) {
 		return
 	}
 	c.pend = append(c.pend, data...)
-	if c.st&hsPaused != 0 {
+	if c.st&hsNoInput != 0 {
 		c.st |= hsRedeliver
 		return
 	}
@@ -419,3 +429,18 @@ func (c *HConn) checkInput() {
 // shrinkCap: buffers that grew past it are dropped once empty, so a burst
 // does not pin its memory for the life of the connection.
 const shrinkCap = 64 << 10
+
+// readEOF follows the peer's FIN, once every byte before it was offered:
+// the connection closes for io.EOF, softly, unless its Handler is a
+// HalfCloser: then OnReadEOF is told, and the connection stays open for
+// output until its own FIN has been sent too (reconcile closes it then).
+func (c *HConn) readEOF() {
+	hc, _ := c.handler().(HalfCloser)
+	if hc == nil {
+		c.l.closeConn(c, io.EOF, false)
+		return
+	}
+	c.st |= hsEOFTold
+	c.l.callReadEOF(c, hc)
+	c.l.markDirty(c)
+}

@@ -207,7 +207,7 @@ func (c *HConn) nextTimeout(now int64) (int64, bool) {
 			next, ok = at+int64(to), true
 		}
 	}
-	if c.st&(hsPaused|hsNoRecv) == 0 {
+	if c.st&(hsNoInput|hsNoRecv) == 0 {
 		earliest(c.tmo.readAt, c.tmo.readTO)
 	} else {
 		earliest(now, c.tmo.readTO)
@@ -226,7 +226,7 @@ func (c *HConn) expired(now int64) error {
 	switch {
 	case c.tmo.idleTO > 0 && now-c.tmo.idleAt >= int64(c.tmo.idleTO):
 		return ErrIdleTimeout
-	case c.tmo.readTO > 0 && c.st&(hsPaused|hsNoRecv) == 0 && now-c.tmo.readAt >= int64(c.tmo.readTO):
+	case c.tmo.readTO > 0 && c.st&(hsNoInput|hsNoRecv) == 0 && now-c.tmo.readAt >= int64(c.tmo.readTO):
 		return ErrReadTimeout
 	case c.tmo.writeTO > 0 && c.st&hsSending != 0 && now-c.tmo.writeAt >= int64(c.tmo.writeTO):
 		return ErrWriteTimeout

@@ -149,11 +149,14 @@ func (l *hloop) grun() {
 	}
 }
 
-// gadopt makes a connection of nc; its reader waits for the first
-// startRecv.
-func (l *hloop) gadopt(nc net.Conn) {
+// gadopt makes a connection of nc (c, if not nil, is its HConn already);
+// its reader waits for the first startRecv.
+func (l *hloop) gadopt(nc net.Conn, c *HConn) {
 	g := &gconn{nc: nc, buf: make([]byte, l.cfg.bufSize), ack: make(chan struct{}, 1), wr: make(chan []byte, 1)}
-	c := &HConn{g: g, fd: -1}
+	if c == nil {
+		c = &HConn{fd: -1}
+	}
+	c.g = g
 	go g.reader(l, c)
 	go g.writer(l, c)
 	l.addConn(c)

@@ -34,9 +34,10 @@ type hloop struct {
 	acceptAt  time.Time // when to retry
 	efd       int       // eventfd other goroutines write to wake the loop
 
-	conns  []*HConn
-	dirty  []*HConn
-	linger []*HConn
+	conns   []*HConn
+	dirty   []*HConn
+	linger  []*HConn
+	dialing []*HConn // Dials connecting on the ring (handler_dial_linux.go)
 
 	stopping bool
 	idle     bool  // ServeKeepP: a wait ran out with nothing; sleep (turn)
@@ -88,6 +89,7 @@ const (
 	hmsgAdopt
 	hmsgStats
 	hmsgNoAccept
+	hmsgDial // c's Dial: its result, or its CONNECT to start (handler_dial.go)
 )
 
 // beginTurn starts a turn of either backend's loop: the work other
@@ -123,6 +125,8 @@ func (l *hloop) closeInbox() {
 		switch {
 		case m.kind == hmsgStats:
 			close(m.ch)
+		case m.kind == hmsgDial:
+			l.dialDropped(m.c)
 		case m.kind == hmsgAdopt && m.nc != nil:
 			m.nc.Close()
 		case m.kind == hmsgAdopt:
@@ -198,22 +202,24 @@ func (l *hloop) drainInbox() {
 			case m.nc != nil && (l.stopping || stop):
 				m.nc.Close()
 			case m.nc != nil:
-				l.gadopt(m.nc)
+				l.gadopt(m.nc, c)
 			case l.stopping || stop:
 				closeFD(m.fd)
+			case c != nil: // Server.Adopt
+				l.openConn(c, int32(m.fd))
 			default:
 				l.newConn(int32(m.fd), false)
 			}
+		case hmsgDial:
+			l.dialMsg(c, stop)
 		case hmsgStats:
 			l.publish()
 			close(m.ch)
 		case hmsgNoAccept:
 			l.noAccept = true
-			if l.notifier != nil {
-				for i := 0; i < len(l.conns); i++ {
-					if c := l.conns[i]; c.st&hsClosing == 0 {
-						l.callShutdown(c)
-					}
+			for i := 0; i < len(l.conns); i++ {
+				if c := l.conns[i]; c.st&hsClosing == 0 {
+					l.callShutdown(c)
 				}
 			}
 		}
@@ -222,6 +228,7 @@ func (l *hloop) drainInbox() {
 	l.spare, l.spareData = msgs[:0], data[:0]
 	if stop && !l.stopping {
 		l.stopping = true
+		l.stopDials()
 		for _, c := range l.conns {
 			l.closeConn(c, ErrServerClosed, true)
 		}

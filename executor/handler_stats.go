@@ -25,7 +25,8 @@ type ServerStats struct {
 	RecvMode RecvMode `json:"recv_mode"`
 	// Conns is the number of connections open now.
 	Conns int `json:"conns"`
-	// Accepted counts the connections accepted.
+	// Accepted counts the connections opened: accepted, and those Dial and
+	// Adopt opened.
 	Accepted uint64 `json:"accepted"`
 	// AcceptErrors counts the accepts that failed (out of descriptors or
 	// memory: EMFILE, ENFILE, ENOMEM...), each retried.

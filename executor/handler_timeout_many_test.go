@@ -20,7 +20,7 @@ func init() { childFuncs["timeoutClients"] = timeoutClients }
 // connections busy, the other half say nothing.
 const (
 	manyTimeoutConns = 10_000
-	manyTimeout      = 2 * time.Second
+	manyTimeout      = 4 * time.Second // room for the Go backend under -race, 20,000 goroutines
 )
 
 // TestServe10kConnsTimeouts holds 10,000 connections with a read timeout

@@ -1,8 +1,11 @@
 // Command proxy is a TCP proxy on kasync: each connection accepted on -listen
-// is joined to a new connection to -to, both ways with io.Copy, which
-// between kasync connections moves the bytes inside the kernel (SPLICE).
+// is joined to a new connection to -to. With -mode goroutine (the default)
+// each direction is an io.Copy, which between kasync connections moves the
+// bytes inside the kernel (SPLICE); with -mode handler both connections are
+// on the event-driven fast path, on one loop, forwarding to each other with
+// backpressure both ways and half-close carried through (handler.go).
 //
-//	proxy -listen 127.0.0.1:8081 -to 127.0.0.1:8080
+//	proxy -listen 127.0.0.1:8081 -to 127.0.0.1:8080 [-mode handler]
 //
 // It prints "listening on ADDR" once it accepts connections, and on SIGINT
 // or SIGTERM stops accepting, lets open connections finish for a while, and
@@ -30,6 +33,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8081", "address to listen on")
 	to := flag.String("to", "", "address to forward to (required)")
 	loops := flag.Int("loops", runtime.GOMAXPROCS(0), "io_uring loops (rings)")
+	mode := flag.String("mode", "goroutine", "goroutine (io.Copy, spliced) or handler (the fast path)")
 	flag.Parse()
 	if *to == "" {
 		fmt.Fprintln(os.Stderr, "proxy: -to is required")
@@ -37,7 +41,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := serve(ctx, *listen, *to, *loops, func(a net.Addr) { fmt.Printf("listening on %s\n", a) })
+	var err error
+	switch *mode {
+	case "goroutine":
+		err = serve(ctx, *listen, *to, *loops, func(a net.Addr) { fmt.Printf("listening on %s\n", a) })
+	case "handler":
+		err = serveHandler(ctx, *listen, *to, *loops, func(a string) { fmt.Printf("listening on %s\n", a) })
+	default:
+		fmt.Fprintf(os.Stderr, "proxy: -mode %q: want goroutine or handler\n", *mode)
+		os.Exit(2)
+	}
 	if err != nil {
 		log.Fatalf("proxy: %v", err)
 	}
