@@ -352,16 +352,23 @@ func (c *HConn) sendDone(n int, err error) {
 // closes (eofDelivered).
 func (c *HConn) peerEOF() {
 	c.st |= hsNoRecv
-	if c.st&(hsRedeliver|hsClosing) == 0 {
+	if c.st&hsClosing == 0 && !c.inputKept() {
 		c.readEOF()
 	}
+}
+
+// inputKept reports input that is still to be offered before the FIN:
+// kept while paused (hsRedeliver), or left by the handler while its input
+// is held (PauseRead, the output limit), which it gets when input resumes.
+func (c *HConn) inputKept() bool {
+	return c.st&hsRedeliver != 0 || (c.st&hsNoInput != 0 && c.pendOff < len(c.pend))
 }
 
 // eofDelivered closes c for the peer's FIN once the input kept while paused
 // has been delivered; reconcile calls it on a connection not closing. True
 // if c began closing.
 func (c *HConn) eofDelivered() bool {
-	if c.st&(hsNoRecv|hsRedeliver|hsClosing|hsEOFTold) != hsNoRecv {
+	if c.st&(hsNoRecv|hsClosing|hsEOFTold) != hsNoRecv || c.inputKept() {
 		return false
 	}
 	c.readEOF()

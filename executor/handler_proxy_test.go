@@ -242,7 +242,11 @@ func TestServeProxy(t *testing.T) {
 		if q := pr.maxQueued.Load(); q > limit+4<<20 {
 			t.Fatalf("a proxy conn queued %d bytes (limit %d)", q, limit)
 		}
-		if h := heap.Load(); h > 96<<20 {
+		// HeapInuse counts garbage the GC has not collected yet, which under
+		// -race and load has reached 130 MiB; the bound that matters is
+		// maxQueued above. This one catches growth with what is proxied
+		// (512 MiB in all).
+		if h := heap.Load(); h > 192<<20 {
 			t.Fatalf("heap in use reached %d MiB proxying %d MiB each way", h>>20, size>>20)
 		}
 		t.Logf("%d MiB each way; max queued %d KiB; max heap in use %d MiB", size>>20, pr.maxQueued.Load()>>10, heap.Load()>>20)
