@@ -19,27 +19,9 @@ import (
 func (l *hloop) setup() error {
 	cfg := l.cfg
 	var err error
-	for _, extra := range [][]ring.Option{
-		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag(), ring.WithNoSQArray()},
-		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag()}, // before 6.6
-		{ring.WithCoopTaskrun(), ring.WithTaskrunFlag()},  // before 6.1
-	} {
-		l.r, err = newRingShrinking(cfg.entries, min(cfg.entries, minHLoopEntries), func(n uint32) []ring.Option {
-			opts := append([]ring.Option{ring.WithCQSize(8 * n), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
-			if cfg.keepP {
-				opts = append(opts, ring.WithRawEnter())
-			}
-			return append(opts, extra...)
-		})
-		if !errors.Is(err, syscall.EINVAL) {
-			break
-		}
-	}
-	if err != nil {
-		l.r = nil
+	if l.r, err = newLoopRing(cfg); err != nil {
 		return err
 	}
-	l.r.RegisterRingFd() // an optimization; without it enter looks the fd up
 	if cfg.direct {
 		var rl unix.Rlimit
 		n := uint32(1 << 16)
@@ -66,4 +48,34 @@ func (l *hloop) setupBuffers() error {
 	l.bufs = p
 	l.pub.mode.Store(int64(p.mode))
 	return nil
+}
+
+// newLoopRing sets up a fast-path loop's ring on the calling thread (TCP
+// and UDP loops alike): SINGLE_ISSUER with DEFER_TASKRUN where the kernel
+// has it, each older set-up where not, shrunk to the memlock limit, its fd
+// registered.
+func newLoopRing(cfg *serveConfig) (*ring.Ring, error) {
+	var r *ring.Ring
+	var err error
+	for _, extra := range [][]ring.Option{
+		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag(), ring.WithNoSQArray()},
+		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag()}, // before 6.6
+		{ring.WithCoopTaskrun(), ring.WithTaskrunFlag()},  // before 6.1
+	} {
+		r, err = newRingShrinking(cfg.entries, min(cfg.entries, minHLoopEntries), func(n uint32) []ring.Option {
+			opts := append([]ring.Option{ring.WithCQSize(8 * n), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
+			if cfg.keepP {
+				opts = append(opts, ring.WithRawEnter())
+			}
+			return append(opts, extra...)
+		})
+		if !errors.Is(err, syscall.EINVAL) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.RegisterRingFd() // an optimization; without it enter looks the fd up
+	return r, nil
 }

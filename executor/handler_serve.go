@@ -51,7 +51,6 @@ func (e *Executor) serveRing(network, address string, h Handler, cfg serveConfig
 		s.removeSocketFile()
 		return nil, listenError(network, address, err)
 	}
-	inits := make(chan error, cfg.loops)
 	for i := 0; i < cfg.loops; i++ {
 		lnfd := -1
 		if i < len(fds) {
@@ -71,16 +70,7 @@ func (e *Executor) serveRing(network, address string, h Handler, cfg serveConfig
 		}
 		s.loops = append(s.loops, l)
 	}
-	for _, l := range s.loops {
-		go l.run(inits)
-	}
-	var errs []error
-	for range s.loops {
-		if err := <-inits; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
+	if errs := startLoops(s.loops); len(errs) > 0 {
 		s.Close()
 		watch.Wait()
 		if memlockRefused(errs) {
@@ -89,6 +79,22 @@ func (e *Executor) serveRing(network, address string, h Handler, cfg serveConfig
 		return nil, listenError(network, address, errors.Join(errs...))
 	}
 	return s, nil
+}
+
+// startLoops starts each loop on its own goroutine (and thread) and
+// returns the errors of those whose set-up failed.
+func startLoops[L interface{ run(inits chan<- error) }](loops []L) []error {
+	inits := make(chan error, len(loops))
+	for _, l := range loops {
+		go l.run(inits)
+	}
+	var errs []error
+	for range loops {
+		if err := <-inits; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errs
 }
 
 var wakeOne = [8]byte{1}

@@ -116,17 +116,7 @@ func (e *Executor) servePacketRing(network, address string, h PacketHandler, cfg
 		closeAll(fds)
 		return nil, listenError(network, address, err)
 	}
-	inits := make(chan error, len(s.loops))
-	for _, p := range s.loops {
-		go p.run(inits)
-	}
-	var errs []error
-	for range s.loops {
-		if err := <-inits; err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
+	if errs := startLoops(s.loops); len(errs) > 0 {
 		s.Close()
 		watch.Wait()
 		if memlockRefused(errs) {
@@ -170,27 +160,9 @@ func (p *ploop) run(inits chan<- error) {
 func (p *ploop) setup() error {
 	cfg := &p.s.cfg
 	var err error
-	for _, extra := range [][]ring.Option{
-		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag(), ring.WithNoSQArray()},
-		{ring.WithDeferTaskrun(), ring.WithTaskrunFlag()},
-		{ring.WithCoopTaskrun(), ring.WithTaskrunFlag()},
-	} {
-		p.r, err = newRingShrinking(cfg.entries, min(cfg.entries, minHLoopEntries), func(n uint32) []ring.Option {
-			opts := append([]ring.Option{ring.WithCQSize(8 * n), ring.WithClamp(), ring.WithSubmitAll()}, cfg.ringOpts...)
-			if cfg.keepP {
-				opts = append(opts, ring.WithRawEnter())
-			}
-			return append(opts, extra...)
-		})
-		if !errors.Is(err, syscall.EINVAL) {
-			break
-		}
-	}
-	if err != nil {
-		p.r = nil
+	if p.r, err = newLoopRing(cfg); err != nil {
 		return err
 	}
-	p.r.RegisterRingFd()
 	if !p.r.Supports(ring.OpRecvmsg) {
 		return fmt.Errorf("executor: ServePacket: the kernel has no IORING_OP_RECVMSG")
 	}
