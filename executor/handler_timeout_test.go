@@ -159,11 +159,12 @@ func TestServeTimeoutSetters(t *testing.T) {
 }
 
 func TestServeTimeoutBadOptions(t *testing.T) {
-	e := newTestExecutor(t)
-	for _, o := range []ServeOption{ServeReadTimeout(-1), ServeWriteTimeout(-1), ServeIdleTimeout(-time.Second)} {
-		if s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, o); err == nil {
-			s.Close()
-			t.Fatal("negative timeout accepted")
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		for _, o := range []ServeOption{ServeReadTimeout(-1), ServeWriteTimeout(-1), ServeIdleTimeout(-time.Second)} {
+			if s, err := e.Serve("tcp", "127.0.0.1:0", &hFuncs{}, o); err == nil {
+				s.Close()
+				t.Fatal("negative timeout accepted")
+			}
 		}
-	}
+	})
 }
