@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -146,7 +147,7 @@ func checkPattern(r io.Reader, n int, slow bool) error {
 		off += k
 		if err == io.EOF {
 			if off != n {
-				return errors.New("short read")
+				return fmt.Errorf("short read: %d of %d bytes", off, n)
 			}
 			return nil
 		}
@@ -183,13 +184,18 @@ func TestServeProxy(t *testing.T) {
 				upErr <- err
 				return
 			}
-			defer c.Close()
+			// Closed once both ways are done: the proxy's FIN can come
+			// first (the client's sending ended first), and a close then
+			// would cut the upstream's sending short.
+			sent := make(chan error, 1)
 			go func() {
 				err := sendPattern(c, size)
 				c.(*net.TCPConn).CloseWrite()
-				upErr <- err
+				sent <- err
 			}()
 			upErr <- checkPattern(c, size, false)
+			upErr <- <-sent
+			c.Close()
 		}()
 		const limit = 256 << 10
 		p := &tproxy{network: "tcp", upstream: up.Addr().String(), limit: limit}
