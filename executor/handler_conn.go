@@ -64,7 +64,10 @@ type HConn struct {
 	fixed bool
 	idx   int    // position in l.conns
 	st    uint32 // hs* bits
-	err   error  // why it closes
+	// Read, write and idle timeouts (handler_deadlines.go); in the first
+	// cache line with l and st, which every turn's traffic stamps touch.
+	tmo connTimeouts
+	err error // why it closes
 
 	ctx any
 
@@ -83,7 +86,6 @@ type HConn struct {
 	sendOff int
 
 	lingerAt time.Time
-	tmo      connTimeouts // read, write and idle timeouts (handler_deadlines.go)
 
 	laddr, raddr net.Addr
 
@@ -120,6 +122,7 @@ const (
 	hsOverLimit                     // output went over the limit (or AsyncWrite was refused): OnDrain is due
 	hsHeld                          // PauseRead: not receiving until ResumeRead
 	hsEOFTold                       // HalfCloser: OnReadEOF was called; close once the FIN is sent
+	hsThrottled                     // input was held (PauseRead, the output limit): receive one buffer at a time
 
 	hsNoInput = hsPaused | hsHeld // not receiving: input is kept, not offered
 )
@@ -232,6 +235,7 @@ func (l *hloop) reconcile(c *HConn) {
 		return
 	}
 	if c.st&hsNoInput != 0 {
+		c.st |= hsThrottled
 		l.stopRecv(c)
 	} else if c.st&(hsRecving|hsNoRecv) == 0 {
 		c.st |= hsRecving

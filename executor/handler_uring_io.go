@@ -21,7 +21,16 @@ func (u uringIO) room() bool { return u.l.sqeSpace(3) }
 func (u uringIO) startRecv(c *HConn) {
 	l := u.l
 	s := l.sqe()
-	s.PrepRecvMultishot(int(c.fd), 0, l.bufs.Group())
+	if c.st&hsThrottled != 0 {
+		// One buffer per receive: a connection whose input is held now
+		// and then stops at once when it is, rather than after what a
+		// multishot receive brings before its cancellation (the whole
+		// socket queue, copied to be kept).
+		s.PrepRecv(int(c.fd), nil, 0)
+		s.SetBufferGroup(l.bufs.Group())
+	} else {
+		s.PrepRecvMultishot(int(c.fd), 0, l.bufs.Group())
+	}
 	if l.bufs.mode == RecvBundle {
 		s.IoPrio |= ring.RecvSendBundle
 	}
