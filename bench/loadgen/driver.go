@@ -79,6 +79,9 @@ const (
 	opSend = 1 << iota
 	opRecv
 	opTimer = opSend | opRecv // the open loop's TIMEOUT, without EXT_ARG (conn 0)
+	// cancelData is the user data of close's ASYNC_CANCEL: op bits of a
+	// timer, and conn 1, so it is neither a connection's op nor the timer.
+	cancelData = 1<<2 | opTimer
 )
 
 // bufGroup is the provided-buffer group of the receive buffer ring.
@@ -127,7 +130,8 @@ type driver struct {
 	cqes     []ring.CQE
 	epoch    time.Time
 
-	inFlight    int // operations submitted and not finished
+	wakeBy      time.Duration // an own loop's: the next turn's wait ends by then (0: none)
+	inFlight    int           // operations submitted and not finished
 	measuring   bool
 	stopping    bool
 	err         error
@@ -276,7 +280,11 @@ func (d *driver) loop() (Result, error) {
 	for d.err == nil {
 		var err error
 		if timed {
-			_, err = d.r.SubmitAndWaitTimeout(1, 100*time.Millisecond)
+			wait := maxSleep
+			if d.wakeBy > 0 {
+				wait = min(wait, max(d.wakeBy-d.now(), time.Microsecond))
+			}
+			_, err = d.r.SubmitAndWaitTimeout(1, wait)
 		} else {
 			_, err = d.r.SubmitAndWait(1)
 		}
@@ -393,9 +401,11 @@ func (d *driver) decode(cqe *ring.CQE, where func(*conn) string) (c *conn, op ui
 
 // complete handles one CQE.
 func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
-	if cqe.UserData == opTimer {
+	if cqe.UserData&3 == opTimer { // the timer, or close's cancel
 		d.inFlight--
-		d.timerArmed = false
+		if cqe.UserData == opTimer {
+			d.timerArmed = false
+		}
 		return
 	}
 	if d.open {
@@ -520,13 +530,21 @@ func (d *driver) fail(err error) {
 }
 
 // close ends every connection: shut down, so that receives in flight
-// complete, then reaped, and only then are the ring, the buffers and the
-// sockets released. Buffers the kernel might still write are leaked, not freed.
+// complete, and what is still in flight cancelled (a UDP socket's multishot
+// receive outlives its shutdown), then reaped, and only then are the ring,
+// the buffers and the sockets released. Buffers the kernel might still
+// write are leaked, not freed.
 func (d *driver) close(fds []int) {
 	d.stopping = true
 	if d.r != nil {
 		for _, fd := range fds {
 			unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+		if d.inFlight > 0 {
+			if sqe := d.sqe(); sqe != nil {
+				sqe.PrepCancelAny()
+				sqe.SetUserData(cancelData)
+			}
 		}
 		deadline := d.now() + 2*time.Second
 		for d.inFlight > 0 && d.now() < deadline {
