@@ -10,7 +10,10 @@ import (
 
 // Bulk streams to an echo server (through a proxy, in the suite) on every
 // connection as fast as it takes the bytes, cfg.Size bytes per send, while
-// reading the echo back; Result.Bytes is what came back in the window. Each
+// reading the echo back; Result.Bytes is what came back in the window. A
+// connection's sends run at most bulkAhead bytes ahead of its echo: the
+// loopback's socket buffers grow to many megabytes, and unbounded they
+// would fill for seconds before the first byte came back. Each
 // connection's stream is a counter pattern (streamWord), and every byte
 // that comes back is checked against it at its offset in the stream, so a
 // proxy that drops, repeats, reorders, corrupts or crosses bytes fails the
@@ -21,8 +24,14 @@ func Bulk(cfg Config) (Result, error) {
 	}
 	cfg.setDefaults()
 	chunk := max(cfg.Size&^7, 8) // sends start at whole words of the pattern
-	return run(cfg, &bulkLoad{chunk: chunk, sent: make([]uint64, cfg.Conns), got: make([]uint64, cfg.Conns)})
+	return run(cfg, &bulkLoad{chunk: chunk, sent: make([]uint64, cfg.Conns), got: make([]uint64, cfg.Conns),
+		held: make([]bool, cfg.Conns)})
 }
+
+// bulkAhead bounds the bytes of a connection sent and not yet echoed back:
+// enough to keep a proxy and the echo behind it busy, little enough that
+// the stream flows within a few milliseconds of its start.
+const bulkAhead = 1 << 20
 
 // bulkLoad is the bulk stream's state. Each connection has one send in
 // flight, of c.out (the chunk at stream offset sent[c.id], c.sent bytes of
@@ -31,6 +40,7 @@ type bulkLoad struct {
 	chunk int
 	sent  []uint64 // each connection's bytes sent in whole chunks
 	got   []uint64 // each connection's bytes echoed back and checked
+	held  []bool   // the connection's next chunk waits for the echo (bulkAhead)
 	bytes uint64   // echoed back in the window
 	heard bool     // bytes came back since the last turn
 }
@@ -54,6 +64,10 @@ func (b *bulkLoad) complete(d *driver, c *conn, op uint8, final bool, res int32,
 			b.sent[c.id] += uint64(len(c.out))
 			fillStream(c.out, streamSeed(c.id), b.sent[c.id])
 			c.sent = 0
+			if b.sent[c.id]+uint64(len(c.out))-b.got[c.id] > bulkAhead {
+				b.held[c.id] = true
+				return
+			}
 		}
 		d.send(c)
 		return
@@ -81,6 +95,10 @@ func (b *bulkLoad) complete(d *driver, c *conn, op uint8, final bool, res int32,
 		b.bytes += uint64(len(data))
 	}
 	b.heard = true
+	if b.held[c.id] && b.sent[c.id]+uint64(len(c.out))-b.got[c.id] <= bulkAhead {
+		b.held[c.id] = false
+		d.send(c)
+	}
 	if final {
 		d.recv(c)
 	}
