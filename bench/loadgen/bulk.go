@@ -11,7 +11,7 @@ import (
 // Bulk streams to an echo server (through a proxy, in the suite) on every
 // connection as fast as it takes the bytes, cfg.Size bytes per send, while
 // reading the echo back; Result.Bytes is what came back in the window. A
-// connection's sends run at most bulkAhead bytes ahead of its echo: the
+// connection's sends run at most BulkAhead bytes ahead of its echo: the
 // loopback's socket buffers grow to many megabytes, and unbounded they
 // would fill for seconds before the first byte came back. Each
 // connection's stream is a counter pattern (streamWord), and every byte
@@ -28,10 +28,10 @@ func Bulk(cfg Config) (Result, error) {
 		held: make([]bool, cfg.Conns)})
 }
 
-// bulkAhead bounds the bytes of a connection sent and not yet echoed back:
+// BulkAhead bounds the bytes of a connection sent and not yet echoed back:
 // enough to keep a proxy and the echo behind it busy, little enough that
 // the stream flows within a few milliseconds of its start.
-const bulkAhead = 1 << 20
+const BulkAhead = 1 << 20
 
 // bulkLoad is the bulk stream's state. Each connection has one send in
 // flight, of c.out (the chunk at stream offset sent[c.id], c.sent bytes of
@@ -40,7 +40,7 @@ type bulkLoad struct {
 	chunk int
 	sent  []uint64 // each connection's bytes sent in whole chunks
 	got   []uint64 // each connection's bytes echoed back and checked
-	held  []bool   // the connection's next chunk waits for the echo (bulkAhead)
+	held  []bool   // the connection's next chunk waits for the echo (BulkAhead)
 	bytes uint64   // echoed back in the window
 	heard bool     // bytes came back since the last turn
 }
@@ -64,7 +64,7 @@ func (b *bulkLoad) complete(d *driver, c *conn, op uint8, final bool, res int32,
 			b.sent[c.id] += uint64(len(c.out))
 			fillStream(c.out, streamSeed(c.id), b.sent[c.id])
 			c.sent = 0
-			if b.sent[c.id]+uint64(len(c.out))-b.got[c.id] > bulkAhead {
+			if b.sent[c.id]+uint64(len(c.out))-b.got[c.id] > BulkAhead {
 				b.held[c.id] = true
 				return
 			}
@@ -95,7 +95,7 @@ func (b *bulkLoad) complete(d *driver, c *conn, op uint8, final bool, res int32,
 		b.bytes += uint64(len(data))
 	}
 	b.heard = true
-	if b.held[c.id] && b.sent[c.id]+uint64(len(c.out))-b.got[c.id] <= bulkAhead {
+	if b.held[c.id] && b.sent[c.id]+uint64(len(c.out))-b.got[c.id] <= BulkAhead {
 		b.held[c.id] = false
 		d.send(c)
 	}

@@ -158,7 +158,7 @@ func TestBulkThroughProxyFlowsAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Bytes < 16*bulkAhead {
+	if res.Bytes < 16*BulkAhead {
 		t.Fatalf("%d bytes echoed in the first %v", res.Bytes, res.Elapsed)
 	}
 	t.Logf("%.0f MB/s from the start", res.BytesPerSecond()/1e6)
