@@ -46,7 +46,7 @@ func withBase(list []Server) ([]Server, error) {
 		twins++
 	}
 	if twins == 0 {
-		return nil, fmt.Errorf("-base: none of the selected servers is built from kasync's examples/ (kasync-conn, kasync-handler, kasync-http, kasync-httpfast)")
+		return nil, fmt.Errorf("-base: none of the selected servers is built from kasync's examples/ (the kasync-* ones)")
 	}
 	return out, nil
 }

@@ -53,20 +53,23 @@ func goTool() string {
 }
 
 // buildServers builds every binary the servers need into dirs.Bin, in
-// parallel. A required binary that does not build is an error; an optional
-// one is reported in the returned map (binary name: why it is not available).
+// parallel: theirs and their kinds' upstreams. A required binary that does
+// not build is an error; an optional one is reported in the returned map
+// (binary name: why it is not available).
 func buildServers(dirs Dirs, list []Server) (map[string]string, error) {
 	seen := map[string]bool{}
 	var required, optional []*Binary
 	for _, s := range list {
-		if seen[s.Binary.Name] {
-			continue
-		}
-		seen[s.Binary.Name] = true
-		if s.Binary.Optional {
-			optional = append(optional, s.Binary)
-		} else {
-			required = append(required, s.Binary)
+		for _, b := range append([]*Binary{s.Binary}, upstreams[s.Kind]...) {
+			if seen[b.Name] {
+				continue
+			}
+			seen[b.Name] = true
+			if b.Optional {
+				optional = append(optional, b)
+			} else {
+				required = append(required, b)
+			}
 		}
 	}
 	unavailable := map[string]string{}

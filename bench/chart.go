@@ -46,7 +46,7 @@ func writeChart(w io.Writer, s *Suite) error {
 		if len(c.Samples) > 0 {
 			b.sum = summarize(c, baselineOf(s.Cells, c))
 			b.ok = b.sum.HasRatio
-			b.text = rate(b.sum.Throughput) + " req/s"
+			b.text = figure(b.sum.Throughput, c.Scenario.Unit()) + " " + c.Scenario.Unit()
 			if b.ok {
 				b.text = fmt.Sprintf("%.2fx  %s", b.sum.Ratio, b.text)
 				maxRatio = max(maxRatio, b.sum.RatioHi)
@@ -74,7 +74,7 @@ func writeChart(w io.Writer, s *Suite) error {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		chartWidth, height, chartWidth, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(&b, `<text x="10" y="22" font-size="15" font-weight="bold">Throughput relative to the baseline (net for echo, net/http for HTTP)</text>`+"\n")
+	fmt.Fprintf(&b, `<text x="10" y="22" font-size="15" font-weight="bold">Throughput relative to the baseline (%s)</text>`+"\n", esc(baselines(s)))
 	fmt.Fprintf(&b, `<text x="10" y="40" fill="#555">%s</text>`+"\n", esc(s.Machine.String()))
 
 	y := topMargin
@@ -120,6 +120,20 @@ func writeChart(w io.Writer, s *Suite) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// baselines names each kind's baseline in the suite, in order: "net for
+// echo, net/http for http".
+func baselines(s *Suite) string {
+	var out []string
+	seen := map[Kind]bool{}
+	for _, c := range s.Cells {
+		if c.Server.Baseline && !seen[c.Scenario.Kind] {
+			seen[c.Scenario.Kind] = true
+			out = append(out, fmt.Sprintf("%s for %s", c.Server.Name, c.Scenario.Kind))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func esc(s string) string { return html.EscapeString(s) }

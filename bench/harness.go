@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/kasync-go/kasync/bench/loadgen"
@@ -20,6 +21,29 @@ type Options struct {
 	Base      string        // the -base revision the @base twins are built from ("" without -base)
 	Rates     []float64     // open-loop rates (round trips per second) measured besides the closed loop's peak
 	Tick      time.Duration // the open loop's sends go out in batches, once per tick (0: each at its own time)
+
+	// Upstreams are the upstream each kind's subjects forward to
+	// (pickUpstreams), for the kinds that have one.
+	Upstreams map[Kind]*Binary
+}
+
+// pickUpstreams returns, for each kind of the servers that forwards to an
+// upstream, the first of its upstreams that is available; a kind none of
+// whose upstreams is has none.
+func pickUpstreams(list []Server, unavailable map[string]string) map[Kind]*Binary {
+	out := map[Kind]*Binary{}
+	for _, s := range list {
+		if _, done := out[s.Kind]; done {
+			continue
+		}
+		for _, b := range upstreams[s.Kind] {
+			if _, no := unavailable[b.Name]; !no {
+				out[s.Kind] = b
+				break
+			}
+		}
+	}
+	return out
 }
 
 // Sample is one measurement of one server.
@@ -88,17 +112,43 @@ func steps(opts Options, unavailable map[string]string) int {
 	for _, sc := range opts.Scenarios {
 		for _, srv := range opts.Servers {
 			if srv.Kind == sc.Kind && unavailable[srv.Binary.Name] == "" {
-				n += opts.Runs * (1 + len(opts.Rates))
+				n += opts.Runs * (1 + len(rates(opts, sc)))
 			}
 		}
 	}
 	return n
 }
 
+// rates returns the open-loop rates sc is measured at: opts.Rates, or none
+// if its load has no open loop.
+func rates(opts Options, sc Scenario) []float64 {
+	if !sc.OpenLoop() {
+		return nil
+	}
+	return opts.Rates
+}
+
 // runScenario measures cells, one scenario's servers: in every run, each
 // server's closed-loop peak, then at each open-loop rate each server, the
-// servers in the same order every time.
+// servers in the same order every time. A kind with an upstream has it
+// started first, on loadCPU, and every server pointed at it.
 func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
+	if len(cells) == 0 {
+		return
+	}
+	sc := cells[0].Scenario
+	rates := rates(opts, sc)
+	steps := opts.Runs * (1 + len(rates))
+	var upstream *process
+	var upErr error
+	if _, has := upstreams[sc.Kind]; has {
+		if b := opts.Upstreams[sc.Kind]; b == nil {
+			upErr = fmt.Errorf("no upstream for %s: none of its upstream programs is available", sc.Kind)
+		} else {
+			upstream, upErr = startServer(launch{name: "upstream " + b.Name, bin: binPath(bins, b), addrFlag: "-addr",
+				cpu: loadCPU, pin: opts.Pin})
+		}
+	}
 	procs := make([]*process, len(cells))
 	defer func() {
 		for _, p := range procs {
@@ -106,25 +156,38 @@ func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 				p.stop()
 			}
 		}
+		if upstream != nil {
+			upstream.stop()
+		}
 	}()
 	for i, c := range cells {
 		c.Open = make([][]Sample, len(opts.Rates))
 		if c.Status != "" {
 			continue
 		}
-		p, err := startServer(c.Server.Name, binPath(bins, c.Server.Binary), c.Server.Args, opts.Pin)
+		if upErr != nil {
+			c.Status = "failed: " + upErr.Error()
+			prog.skip(steps)
+			continue
+		}
+		l := launch{name: c.Server.Name, bin: binPath(bins, c.Server.Binary), addrFlag: c.Server.addrFlag(),
+			udp: udpKinds[sc.Kind], args: c.Server.Args, cpu: serverCPU, pin: opts.Pin}
+		if upstream != nil {
+			l.args = append(slices.Clone(l.args), c.Server.UpstreamFlag, upstream.addr)
+		}
+		p, err := startServer(l)
 		if err != nil {
 			c.Status = "failed: " + err.Error()
-			prog.skip(opts.Runs * (1 + len(opts.Rates)))
+			prog.skip(steps)
 			continue
 		}
 		procs[i] = p
 	}
 	for run := range opts.Runs {
-		for r := -1; r < len(opts.Rates); r++ {
+		for r := -1; r < len(rates); r++ {
 			rate, what := 0.0, ""
 			if r >= 0 {
-				rate, what = opts.Rates[r], "  at "+perSecond(opts.Rates[r])
+				rate, what = rates[r], "  at "+perSecond(rates[r])
 			}
 			for i, c := range cells {
 				if procs[i] == nil {
@@ -137,6 +200,11 @@ func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 				prog.begin(fmt.Sprintf("%s  %s%s  run %d/%d", c.Scenario.Title(), c.Server.Name, what, run+1, opts.Runs), opts.Warmup+opts.Duration)
 				sample, err := measure(opts, c.Scenario, procs[i], rate)
 				prog.end()
+				if upstream != nil {
+					if dead := upstream.alive(); dead != nil {
+						err = dead
+					}
+				}
 				if err != nil {
 					c.Status = "failed: " + err.Error()
 					if r >= 0 {
@@ -166,6 +234,10 @@ func runScenario(opts Options, bins string, cells []*Cell, prog *progress) {
 	}
 }
 
+// udpResend is how long a UDP datagram may go unanswered before the load
+// sends it again.
+const udpResend = 50 * time.Millisecond
+
 // measure runs one scenario's load against one server: closed-loop, or at
 // rate round trips per second if rate > 0.
 func measure(opts Options, sc Scenario, p *process, rate float64) (Sample, error) {
@@ -178,6 +250,7 @@ func measure(opts Options, sc Scenario, p *process, rate float64) (Sample, error
 		Warmup:   opts.Warmup,
 		Duration: opts.Duration,
 		Plain:    opts.Plain,
+		Resend:   udpResend,
 		Rate:     rate,
 		Tick:     opts.Tick,
 		OnWindow: func(open bool) {
@@ -189,7 +262,7 @@ func measure(opts Options, sc Scenario, p *process, rate float64) (Sample, error
 		},
 	}
 	start := time.Now()
-	res, err := runners[sc.Kind](cfg)
+	res, err := sc.load()(cfg)
 	if err != nil {
 		if dead := p.alive(); dead != nil {
 			return Sample{}, dead

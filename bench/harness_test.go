@@ -16,7 +16,9 @@ import (
 
 // The test binary doubles as a server: with testServerEnv set it serves echo
 // (flipping a byte if the value is "corrupt") instead of running tests, so
-// the harness can start it as it starts the real servers.
+// the harness can start it as it starts the real servers. With -to it is a
+// proxy to that upstream instead (one that loses a byte if the value is
+// "lossy"), with -udp a UDP echo; it takes its address by -addr or -listen.
 const testServerEnv = "KASYNC_BENCH_TEST_SERVER"
 
 func TestMain(m *testing.M) {
@@ -30,7 +32,17 @@ func TestMain(m *testing.M) {
 func testServer(mode string) {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "")
+	listen := fs.String("listen", "", "the address, by examples/proxy's name for the flag")
+	to := fs.String("to", "", "be a proxy to this upstream")
+	udp := fs.Bool("udp", false, "serve UDP echo")
 	fs.Parse(os.Args[1:])
+	if *listen != "" {
+		*addr = *listen
+	}
+	if *udp {
+		testUDPServer(*addr)
+		return
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -41,6 +53,10 @@ func testServer(mode string) {
 		c, err := ln.Accept()
 		if err != nil {
 			os.Exit(1)
+		}
+		if *to != "" {
+			go testProxy(c, *to, mode == "lossy")
+			continue
 		}
 		go func() {
 			defer c.Close()
@@ -57,6 +73,41 @@ func testServer(mode string) {
 				}
 			}
 		}()
+	}
+}
+
+// testProxy joins c to a new connection to upstream, leaving out byte
+// 100000 of what c sends if lossy.
+func testProxy(c net.Conn, upstream string, lossy bool) {
+	defer c.Close()
+	u, err := net.Dial("tcp", upstream)
+	if err != nil {
+		return
+	}
+	defer u.Close()
+	go io.Copy(c, u)
+	if lossy {
+		io.CopyN(u, c, 100000)
+		io.CopyN(io.Discard, c, 1)
+	}
+	io.Copy(u, c)
+}
+
+// testUDPServer echoes every datagram on addr.
+func testUDPServer(addr string) {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s\n", pc.LocalAddr())
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			os.Exit(1)
+		}
+		pc.WriteTo(buf[:n], from)
 	}
 }
 

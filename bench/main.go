@@ -1,9 +1,10 @@
 // Command bench is kasync's benchmark suite: kasync's servers side by side
 // with Go's net, gnet, net/http and fasthttp, under the same load, on the same
-// machine, in the same run.
+// machine, in the same run. Four kinds: TCP echo, HTTP, a TCP proxy in front
+// of an echo server (round trips, and bulk streams in MB/s), and UDP echo.
 //
-//	cd bench && go run .          # the full suite (about 10 minutes)
-//	cd bench && go run . -quick   # a short one (under a minute)
+//	cd bench && go run .          # the full suite (about 20 minutes)
+//	cd bench && go run . -quick   # a short one (about a minute)
 //	cd bench && go run . -base HEAD~1 -runs 7   # the current tree against the commit before
 //
 // Each server is its own process pinned to CPU 0 with GOMAXPROCS=1; the load
@@ -15,7 +16,7 @@
 // revision REV (HEAD~1, a hash, a branch) out into a detached worktree in a
 // temporary directory, builds every selected kasync server (those built from
 // kasync's examples/: kasync-conn, kasync-handler, kasync-http,
-// kasync-httpfast) from it as well, with that revision's own go.mod, and runs
+// kasync-httpfast, the kasync-proxy-* and kasync-udp* ones) from it as well, with that revision's own go.mod, and runs
 // each as NAME@base beside NAME, measured right after it in every run
 // (NAME, NAME@base, NAME, NAME@base, ...). The table gains a column "vs
 // @base": NAME's req/s over NAME@base's in the same run, median [min-max]
@@ -24,6 +25,19 @@
 // alternating runs of the change against the commit before it:
 //
 //	cd bench && go run . -base HEAD~1 -runs 7 -servers kasync-conn,kasync-handler -scenarios echo
+//
+// The proxy and UDP kinds, for example:
+//
+//	cd bench && go run . -scenarios proxy,udp -runs 7
+//
+// The proxy scenarios start an upstream echo server for the proxies to
+// forward to, the C liburing echo (liburing/echo.c) where it builds, else
+// servers/netecho, pinned to CPU 1 beside the load generator: there are only
+// two cores, and the proxy under test has the other. Bulk streams send
+// continuously on every connection and read the echo back, every byte
+// checked against a counter pattern at its offset; the figure is MB/s
+// echoed back. UDP echo keeps one datagram outstanding per connected socket
+// and sends one again that goes unanswered for 50ms (counted in the note).
 //
 // -rate R1,R2,... adds an open loop to the closed loop's peak: in every run,
 // after the closed-loop measurements, each server is measured again at each
@@ -43,9 +57,11 @@
 // requests due in the window), p50, p99 and p99.9 latency, the server's CPU
 // time per 1,000 round trips (utime+stime from /proc/PID/stat over the
 // window) and that over the baseline server's in the same run (and over
-// NAME@base's with -base), medians over -runs. Both kinds take it: echo
-// and HTTP (pipelined keep-alive GET). A server's CPU per round trip at a
-// rate it sustains is a steadier figure on a noisy machine than its peak:
+// NAME@base's with -base), medians over -runs. The round trips take it:
+// echo, HTTP (pipelined keep-alive GET) and echo through a proxy; the proxy's
+// bulk streams and UDP have no open loop and are measured closed-loop only.
+// A server's CPU per round trip at a rate it sustains is a steadier figure
+// on a noisy machine than its peak:
 //
 //	cd bench && go run . -servers net,kasync-conn,kasync-handler -scenarios echo-100x64 -rate 20000,40000 -runs 5
 package main
@@ -77,7 +93,7 @@ func run() error {
 	scenarioList := flag.String("scenarios", "", "comma-separated scenarios or kinds to run (default all): "+scenarioNames())
 	serverList := flag.String("servers", "", "comma-separated servers to run (default all)")
 	conns := flag.Int("conns", 0, "connections, overriding every scenario's")
-	size := flag.Int("size", 0, "echo message size in bytes, overriding every echo scenario's")
+	size := flag.Int("size", 0, "message size in bytes, overriding every echo, proxy round-trip and UDP scenario's")
 	duration := flag.Duration("duration", 0, "measured window of each run (default 5s, -quick 500ms)")
 	warmup := flag.Duration("warmup", 0, "load before each measured window (default 1s, -quick 200ms)")
 	runs := flag.Int("runs", 0, "runs of each server in each scenario; medians are reported (default 5, -quick 2)")
@@ -97,10 +113,18 @@ func run() error {
 
 	if *list {
 		for _, s := range allScenarios {
-			fmt.Printf("scenario %-14s %s\n", s.Name, s.Title())
+			fmt.Printf("scenario %-20s %s\n", s.Name, s.Title())
 		}
 		for _, s := range servers {
-			fmt.Printf("server   %-14s %s %s %s\n", s.Name, s.Kind, s.Binary.Pkg, strings.Join(s.Args, " "))
+			src := s.Binary.Pkg
+			if src == "" {
+				src = s.Binary.CSource
+			}
+			argv := append([]string{src, s.addrFlag(), "ADDR"}, s.Args...)
+			if s.UpstreamFlag != "" {
+				argv = append(argv, s.UpstreamFlag, "UPSTREAM")
+			}
+			fmt.Printf("server   %-20s %-5s %s\n", s.Name, s.Kind, strings.Join(argv, " "))
 		}
 		return nil
 	}
@@ -212,6 +236,7 @@ func run() error {
 	}
 	// The binaries are built: the worktree has served.
 	removeTree()
+	opts.Upstreams = pickUpstreams(opts.Servers, unavailable)
 	for name, why := range unavailable {
 		fmt.Fprintf(os.Stderr, "bench: %s not available: %s\n", name, why)
 	}

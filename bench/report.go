@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/kasync-go/kasync/bench/loadgen"
 )
 
 // row is one line of the results table, as text.
@@ -14,7 +16,7 @@ type row struct {
 	status                                                                                                  string // instead of the figures
 }
 
-var header = row{"scenario", "server", "conns", "size", "req/s median [min-max]", "p50", "p99",
+var header = row{"scenario", "server", "conns", "size", "throughput median [min-max]", "p50", "p99",
 	"ratio", "vs @base [min-max]", "load CPU", "server CPU", "cores busy", "per enter", ""}
 
 // mdHeader is header for Markdown, with a column for the status.
@@ -28,7 +30,7 @@ func rows(s *Suite) []row {
 		if c.Server.Baseline {
 			r.server += " (baseline)"
 		}
-		if c.Scenario.Kind == KindEcho {
+		if c.Scenario.Size > 0 && c.Scenario.Kind != KindHTTP {
 			r.size = sizeLabel(c.Scenario.Size)
 		}
 		if len(c.Samples) == 0 {
@@ -40,7 +42,8 @@ func rows(s *Suite) []row {
 			continue
 		}
 		sum := summarize(c, baselineOf(s.Cells, c))
-		r.throughput = fmt.Sprintf("%s [%s-%s]", rate(sum.Throughput), rate(sum.ThroughputLo), rate(sum.ThroughputHi))
+		unit := c.Scenario.Unit()
+		r.throughput = fmt.Sprintf("%s [%s-%s] %s", figure(sum.Throughput, unit), figure(sum.ThroughputLo, unit), figure(sum.ThroughputHi, unit), unit)
 		r.p50, r.p99 = latency(sum.P50), latency(sum.P99)
 		r.ratio = "-"
 		if sum.HasRatio {
@@ -57,10 +60,28 @@ func rows(s *Suite) []row {
 		if sum.CoresKnown {
 			r.cores = fmt.Sprintf("%.0f/%.0f%%", 100*sum.ServerCore, 100*sum.LoadCore)
 		}
-		if c.Status != "" {
-			r.status = c.Status // failed in a later run
-		}
+		r.status = strings.Join(nonEmpty(c.Status, resends(sum)), "; ") // failed in a later run; UDP's resends
 		out = append(out, r)
+	}
+	return out
+}
+
+// resends says how many UDP datagrams were sent again and how many echoes
+// came late, over all runs; "" if none.
+func resends(sum Summary) string {
+	if sum.Resent == 0 && sum.Late == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d datagrams resent (unanswered for %v), %d late echoes, over %d runs",
+		sum.Resent, sum.Requests, udpResend, sum.Late, sum.Runs)
+}
+
+func nonEmpty(v ...string) []string {
+	var out []string
+	for _, s := range v {
+		if s != "" {
+			out = append(out, s)
+		}
 	}
 	return out
 }
@@ -100,8 +121,8 @@ func openRows(s *Suite) [][]string {
 	var out [][]string
 	base := hasBase(s)
 	for i, c := range s.Cells {
-		if i > 0 && s.Cells[i-1].Scenario == c.Scenario {
-			continue // the scenario's cells were done with its first
+		if i > 0 && s.Cells[i-1].Scenario == c.Scenario || !c.Scenario.OpenLoop() {
+			continue // the scenario's cells were done with its first, or it has no open loop
 		}
 		var group []*Cell
 		for _, d := range s.Cells {
@@ -182,10 +203,17 @@ func warnings(s *Suite) []string {
 		if sum.CoresKnown {
 			// Softirq work (the loopback's TCP) and steal count here too.
 			load, server, what = sum.LoadCore, sum.ServerCore, "the load generator's core was %.0f%% busy while the server's was %.0f%%"
+			if _, up := s.Opts.Upstreams[c.Scenario.Kind]; up {
+				what = "the load generator's core, which the upstream shares, was %.0f%% busy while the server's was %.0f%%"
+			}
 		}
 		if load > 0.90 && server < 0.90 {
 			out = append(out, fmt.Sprintf("%s, %s: "+what+": the generator is the bottleneck, so this figure is a lower bound",
 				c.Scenario.Title(), c.Server.Name, 100*load, 100*server))
+		}
+		if sum.Requests > 0 && float64(sum.Resent) > 0.001*float64(sum.Requests) {
+			out = append(out, fmt.Sprintf("%s, %s: %d of %d datagrams went unanswered for %v and were sent again: the server (or its socket's buffer) dropped some, and each drop's wait is in this figure",
+				c.Scenario.Title(), c.Server.Name, sum.Resent, sum.Requests, udpResend))
 		}
 		if sum.CoresKnown && sum.ServerCore-sum.ServerCPU > 0.25 {
 			out = append(out, fmt.Sprintf("%s, %s: the server's core was %.0f%% busy but the server used %.0f%%: other work on that core (other processes, steal) disturbed this figure",
@@ -211,12 +239,44 @@ func method(s *Suite) string {
 	o := s.Opts
 	return fmt.Sprintf("%s. %d run(s) of %v per server and scenario, each after %v of warm-up, "+
 		"servers measured in turn (A B A B ...); figures are medians over runs with [min-max]; "+
-		"ratio is req/s over the baseline's in the same run (median of those). "+
+		"throughput is round trips per second (req/s), UDP datagrams echoed per second (dgram/s), or for bulk megabytes (10^6 bytes) echoed back per second (MB/s); "+
+		"ratio is throughput over the baseline's of the kind in the same run (median of those). "+
 		"Load: kasync's ring package on one thread, one io_uring_enter per batch"+recvMode(o.Plain)+"; echo checks every byte. "+
 		"load CPU: the load thread's CPU time (getrusage), server CPU: the server process's (/proc/PID/stat), "+
 		"as shares of one core; cores busy: the server's/load's core busy (/proc/stat, softirq and steal included); "+
 		"per enter: completions per io_uring_enter.",
-		s.Machine, o.Runs, o.Duration, o.Warmup) + baseMethod(s) + openMethod(s)
+		s.Machine, o.Runs, o.Duration, o.Warmup) + kindsMethod(s) + baseMethod(s) + openMethod(s)
+}
+
+// kindsMethod says how the proxy and the UDP scenarios run, if any did.
+func kindsMethod(s *Suite) string {
+	var b strings.Builder
+	has := map[Kind]bool{}
+	bulk := false
+	for _, c := range s.Cells {
+		has[c.Scenario.Kind] = true
+		bulk = bulk || c.Scenario.Bulk
+	}
+	if has[KindProxy] {
+		up := "none was available"
+		if u := s.Opts.Upstreams[KindProxy]; u != nil {
+			up = u.Name
+		}
+		fmt.Fprintf(&b, " Proxy: each proxy forwards to an upstream echo server (%s) that the harness starts for the scenario "+
+			"pinned to CPU %d, the load generator's (there are only two cores), so the load's core busy share includes the upstream's work; "+
+			"its round trips are echo's, through the proxy both ways.", up, loadCPU)
+	}
+	if bulk {
+		fmt.Fprintf(&b, " Bulk: every connection streams without pause while reading the echo back, one send of the size in flight, "+
+			"at most %d KiB ahead of its echo (the loopback's socket buffers would hold seconds' worth); "+
+			"every byte that comes back is checked against a counter pattern at its offset in the stream, so a proxy that loses, repeats or corrupts bytes fails; "+
+			"no latency, no open loop.", loadgen.BulkAhead>>10)
+	}
+	if has[KindUDP] {
+		fmt.Fprintf(&b, " UDP: connected UDP sockets, one datagram outstanding on each (closed loop only, no -rate), every echo checked; "+
+			"a datagram unanswered for %v is sent again and counted (the note), and its latency counts from its first send.", udpResend)
+	}
+	return b.String()
 }
 
 // openMethod says, with -rate, how the open-loop figures were made.
@@ -383,6 +443,18 @@ func rate(v float64) string {
 	default:
 		return fmt.Sprintf("%.0f", v)
 	}
+}
+
+// figure formats a throughput in unit: MB/s with up to one decimal, the
+// others as rate does.
+func figure(v float64, unit string) string {
+	if unit != "MB/s" {
+		return rate(v)
+	}
+	if v >= 100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // perSecond formats a rate of round trips: 20.0k/s.

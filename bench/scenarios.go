@@ -15,35 +15,95 @@ type Kind string
 // The kinds of scenario. File scenarios (os.File against kasync's File) are
 // the next kind to come: add KindFile here, a runner for it to runners, its
 // subjects to servers (programs built like the servers, which print
-// "listening on ADDR" when ready and take their work from flags), and its
-// scenarios to allScenarios; the harness, the report and the chart need no
-// change.
+// "listening on ADDR" when ready and take their work from flags; AddrFlag
+// names the flag a program takes its address by where it is not -addr), and
+// its scenarios to allScenarios; a kind whose subjects forward to a server
+// of the harness's names its programs in upstreams, one that listens on UDP
+// goes in udpKinds, and a load counted in bytes or datagrams rather than
+// round trips says so in Scenario.Unit, as one without an open loop does in
+// Scenario.OpenLoop. The harness, the report and the chart need no change.
 const (
-	KindEcho Kind = "echo"
-	KindHTTP Kind = "http"
+	KindEcho  Kind = "echo"
+	KindHTTP  Kind = "http"
+	KindProxy Kind = "proxy" // a TCP proxy in front of an echo server the harness starts
+	KindUDP   Kind = "udp"
 )
 
-// runners generate each kind's load.
+// runners generate each kind's load; a Bulk scenario's is loadgen.Bulk.
 var runners = map[Kind]func(loadgen.Config) (loadgen.Result, error){
-	KindEcho: loadgen.Echo,
-	KindHTTP: loadgen.HTTP,
+	KindEcho:  loadgen.Echo,
+	KindHTTP:  loadgen.HTTP,
+	KindProxy: loadgen.Echo, // round trips through the proxy
+	KindUDP:   loadgen.UDP,
 }
+
+// upstreams are, for a kind whose subjects forward to another server, the
+// programs that server may be, best first: each scenario of the kind starts
+// the first one that is available, pinned to the load generator's CPU (there
+// are only two), and passes its address to every subject by UpstreamFlag.
+// The C liburing echo when it builds (gcc, liburing-dev), else Go's net.
+var upstreams = map[Kind][]*Binary{
+	KindProxy: {binCEcho, binNetEcho},
+}
+
+// udpKinds are the kinds whose subjects listen on UDP.
+var udpKinds = map[Kind]bool{KindUDP: true}
 
 // Scenario is one load shape: every server of its kind gets the same.
 type Scenario struct {
 	Name  string // what -scenarios selects it by
 	Kind  Kind
 	Conns int
-	Size  int // echo: bytes per message
+	Size  int  // echo, proxy, UDP: bytes per message; Bulk: bytes per send
+	Bulk  bool // stream both ways at once (loadgen.Bulk) instead of round trips: MB/s
 }
 
 // Title is the scenario as the report names it, e.g. "echo 100x64B".
 func (s Scenario) Title() string {
-	if s.Kind == KindEcho {
-		return fmt.Sprintf("echo %dx%s", s.Conns, sizeLabel(s.Size))
+	switch {
+	case s.Bulk:
+		return fmt.Sprintf("%s bulk c%d", s.Kind, s.Conns)
+	case s.Kind == KindHTTP:
+		return fmt.Sprintf("%s c%d", s.Kind, s.Conns)
 	}
-	return fmt.Sprintf("%s c%d", s.Kind, s.Conns)
+	return fmt.Sprintf("%s %dx%s", s.Kind, s.Conns, sizeLabel(s.Size))
 }
+
+// Unit is what the scenario's throughput counts: round trips (HTTP requests
+// and echoes through a proxy too), UDP datagrams echoed, or for Bulk
+// megabytes (10^6 bytes) echoed back.
+func (s Scenario) Unit() string {
+	switch {
+	case s.Bulk:
+		return "MB/s"
+	case s.Kind == KindUDP:
+		return "dgram/s"
+	}
+	return "req/s"
+}
+
+// Figure is a result's throughput in the scenario's unit.
+func (s Scenario) Figure(r loadgen.Result) float64 {
+	if s.Bulk {
+		return r.BytesPerSecond() / 1e6
+	}
+	return r.Throughput()
+}
+
+// OpenLoop reports whether the scenario takes -rate: its load has an open
+// loop (round trips over TCP; not Bulk, not UDP).
+func (s Scenario) OpenLoop() bool { return !s.Bulk && s.Kind != KindUDP }
+
+// load returns the generator of the scenario's load.
+func (s Scenario) load() func(loadgen.Config) (loadgen.Result, error) {
+	if s.Bulk {
+		return loadgen.Bulk
+	}
+	return runners[s.Kind]
+}
+
+// sized reports whether the scenario's Size is a message size (what -size overrides).
+func (s Scenario) sized() bool { return !s.Bulk && s.Kind != KindHTTP }
 
 // allScenarios is the suite, in the order it runs.
 var allScenarios = []Scenario{
@@ -51,6 +111,15 @@ var allScenarios = []Scenario{
 	{Name: "echo-1000x64", Kind: KindEcho, Conns: 1000, Size: 64},
 	{Name: "echo-100x4k", Kind: KindEcho, Conns: 100, Size: 4096},
 	{Name: "http-c100", Kind: KindHTTP, Conns: 100},
+	{Name: "proxy-100x64", Kind: KindProxy, Conns: 100, Size: 64},
+	{Name: "proxy-bulk-1", Kind: KindProxy, Conns: 1, Size: 64 << 10, Bulk: true},
+	{Name: "proxy-bulk-16", Kind: KindProxy, Conns: 16, Size: 64 << 10, Bulk: true},
+	{Name: "udp-100x64", Kind: KindUDP, Conns: 100, Size: 64},
+	// 64, not 100: a hundred 1 KiB datagrams queued at once overflow a UDP
+	// socket's default receive buffer (rmem_default, 208 KiB; each costs it
+	// over 2 KiB), and the kernel drops some (Udp RcvbufErrors in
+	// /proc/net/snmp); on a trial 64 dropped none.
+	{Name: "udp-64x1k", Kind: KindUDP, Conns: 64, Size: 1024},
 }
 
 // Server is one program under test, in one configuration.
@@ -59,8 +128,19 @@ type Server struct {
 	Kind     Kind
 	Baseline bool     // the one its kind's ratios are relative to
 	Binary   *Binary  // what to run
-	Args     []string // flags besides -addr
+	Args     []string // flags besides the address
 	BaseOf   string   // for a -base twin ("<name>@base"): the server it is the base revision's build of
+
+	AddrFlag     string // the flag it takes its address by ("-addr" when empty)
+	UpstreamFlag string // the flag it takes its kind's upstream's address by (proxy)
+}
+
+// addrFlag returns the flag the server takes its address by.
+func (s Server) addrFlag() string {
+	if s.AddrFlag == "" {
+		return "-addr"
+	}
+	return s.AddrFlag
 }
 
 // Binary is a server program and where to build it from.
@@ -74,16 +154,21 @@ type Binary struct {
 }
 
 var (
-	binNetEcho    = &Binary{Name: "netecho", Pkg: "./servers/netecho"}
-	binGnetEcho   = &Binary{Name: "gnetecho", Pkg: "./servers/gnetecho"}
-	binRingEcho   = &Binary{Name: "ringecho", Pkg: "./servers/ringecho"}
-	binNetHTTP    = &Binary{Name: "nethttp", Pkg: "./servers/nethttp"}
-	binFastHTTP   = &Binary{Name: "fasthttp", Pkg: "./servers/fasthttp"}
-	binGnetHTTP   = &Binary{Name: "gnethttp", Pkg: "./servers/gnethttp"}
-	binKasyncEcho = &Binary{Name: "kasync-echo", InRoot: true, Pkg: "./examples/echo", Optional: true}
-	binKasyncHTTP = &Binary{Name: "kasync-httpserver", InRoot: true, Pkg: "./examples/httpserver", Optional: true}
-	binKasyncFast = &Binary{Name: "kasync-httpfast", InRoot: true, Pkg: "./examples/httpfast", Optional: true}
-	binCEcho      = &Binary{Name: "liburing-echo", CSource: "liburing/echo.c", Optional: true}
+	binNetEcho     = &Binary{Name: "netecho", Pkg: "./servers/netecho"}
+	binGnetEcho    = &Binary{Name: "gnetecho", Pkg: "./servers/gnetecho"}
+	binRingEcho    = &Binary{Name: "ringecho", Pkg: "./servers/ringecho"}
+	binNetHTTP     = &Binary{Name: "nethttp", Pkg: "./servers/nethttp"}
+	binFastHTTP    = &Binary{Name: "fasthttp", Pkg: "./servers/fasthttp"}
+	binGnetHTTP    = &Binary{Name: "gnethttp", Pkg: "./servers/gnethttp"}
+	binKasyncEcho  = &Binary{Name: "kasync-echo", InRoot: true, Pkg: "./examples/echo", Optional: true}
+	binKasyncHTTP  = &Binary{Name: "kasync-httpserver", InRoot: true, Pkg: "./examples/httpserver", Optional: true}
+	binKasyncFast  = &Binary{Name: "kasync-httpfast", InRoot: true, Pkg: "./examples/httpfast", Optional: true}
+	binCEcho       = &Binary{Name: "liburing-echo", CSource: "liburing/echo.c", Optional: true}
+	binNetProxy    = &Binary{Name: "netproxy", Pkg: "./servers/netproxy"}
+	binKasyncProxy = &Binary{Name: "kasync-proxy", InRoot: true, Pkg: "./examples/proxy", Optional: true}
+	binNetUDP      = &Binary{Name: "netudp", Pkg: "./servers/netudp"}
+	binGnetUDP     = &Binary{Name: "gnetudp", Pkg: "./servers/gnetudp"}
+	binKasyncUDP   = &Binary{Name: "kasync-udpecho", InRoot: true, Pkg: "./examples/udpecho", Optional: true}
 )
 
 // servers lists every server; each scenario runs those of its kind. Every
@@ -100,6 +185,16 @@ var servers = []Server{
 	{Name: "gnet-http", Kind: KindHTTP, Binary: binGnetHTTP, Args: []string{"-loops", "1"}},
 	{Name: "kasync-http", Kind: KindHTTP, Binary: binKasyncHTTP, Args: []string{"-loops", "1"}},
 	{Name: "kasync-httpfast", Kind: KindHTTP, Binary: binKasyncFast, Args: []string{"-loops", "1"}},
+	// examples/proxy takes its address by -listen, not -addr.
+	{Name: "netproxy", Kind: KindProxy, Baseline: true, Binary: binNetProxy, UpstreamFlag: "-to"},
+	{Name: "kasync-proxy-spliced", Kind: KindProxy, Binary: binKasyncProxy, AddrFlag: "-listen", UpstreamFlag: "-to",
+		Args: []string{"-mode", "goroutine", "-loops", "1"}},
+	{Name: "kasync-proxy-handler", Kind: KindProxy, Binary: binKasyncProxy, AddrFlag: "-listen", UpstreamFlag: "-to",
+		Args: []string{"-mode", "handler", "-loops", "1"}},
+	{Name: "netudp", Kind: KindUDP, Baseline: true, Binary: binNetUDP},
+	{Name: "gnet-udp", Kind: KindUDP, Binary: binGnetUDP, Args: []string{"-loops", "1"}},
+	{Name: "kasync-udp-conn", Kind: KindUDP, Binary: binKasyncUDP, Args: []string{"-mode", "conn", "-loops", "1"}},
+	{Name: "kasync-udp", Kind: KindUDP, Binary: binKasyncUDP, Args: []string{"-mode", "handler", "-loops", "1"}},
 }
 
 // selectScenarios returns the scenarios named in list (comma-separated
@@ -128,7 +223,7 @@ func selectScenarios(list string, conns, size int) ([]Scenario, error) {
 		if conns > 0 {
 			out[i].Conns = conns
 		}
-		if size > 0 && out[i].Kind == KindEcho {
+		if size > 0 && out[i].sized() {
 			out[i].Size = size
 		}
 	}

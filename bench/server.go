@@ -23,8 +23,8 @@ const (
 	loadCPU   = 1
 )
 
-// process is a running server: started pinned to serverCPU with
-// GOMAXPROCS=1, ready once it printed "listening on".
+// process is a running server: started pinned to its CPU (serverCPU; an
+// upstream, loadCPU) with GOMAXPROCS=1, ready once it printed "listening on".
 type process struct {
 	name   string
 	addr   string
@@ -34,18 +34,29 @@ type process struct {
 	err    error // why it exited, valid once exited is closed
 }
 
-// startServer runs bin -addr 127.0.0.1:PORT args... on its own core and
+// launch says how to start a server program.
+type launch struct {
+	name, bin string
+	addrFlag  string // the flag it takes its address by, "-addr" or another
+	udp       bool   // it listens on UDP: its port is a free UDP port
+	args      []string
+	cpu       int  // where it runs, if pin
+	pin       bool // pinned to cpu
+}
+
+// startServer runs l.bin ADDRFLAG 127.0.0.1:PORT args... on its core and
 // waits until it says it is listening.
-func startServer(name, bin string, args []string, pin bool) (*process, error) {
-	port, err := freePort()
+func startServer(l launch) (*process, error) {
+	name, bin, pin := l.name, l.bin, l.pin
+	port, err := freePort(l.udp)
 	if err != nil {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	argv := append([]string{bin, "-addr", addr}, args...)
+	argv := append([]string{bin, l.addrFlag, addr}, l.args...)
 	if pin {
 		if taskset, err := exec.LookPath("taskset"); err == nil {
-			argv = append([]string{taskset, "-c", strconv.Itoa(serverCPU)}, argv...)
+			argv = append([]string{taskset, "-c", strconv.Itoa(l.cpu)}, argv...)
 		}
 	}
 	p := &process{name: name, addr: addr, stderr: &tail{max: 4096}, exited: make(chan struct{})}
@@ -69,7 +80,7 @@ func startServer(name, bin string, args []string, pin bool) (*process, error) {
 	}
 	if pin && !strings.HasSuffix(argv[0], "taskset") {
 		// No taskset: pin what threads there are now; later ones inherit.
-		pinProcess(p.cmd.Process.Pid, serverCPU)
+		pinProcess(p.cmd.Process.Pid, l.cpu)
 	}
 	ready := make(chan struct{})
 	go func() {
@@ -147,8 +158,16 @@ func procCPU(pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / clockTicks
 }
 
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
+// freePort asks the kernel for a free loopback port, TCP or UDP.
+func freePort(udp bool) (int, error) {
+	if udp {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer pc.Close()
+		return pc.LocalAddr().(*net.UDPAddr).Port, nil
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -8,7 +8,7 @@ import (
 // Summary condenses a cell's samples: medians, with the range over runs.
 type Summary struct {
 	Runs                       int
-	Throughput                 float64 // median requests per second
+	Throughput                 float64 // median, in the scenario's unit (Scenario.Unit: req/s, dgram/s, MB/s)
 	ThroughputLo, ThroughputHi float64
 	P50, P99                   time.Duration // medians over runs
 	LoadCPU, ServerCPU         float64       // median share of one core
@@ -19,6 +19,9 @@ type Summary struct {
 	// throughput in the same run; HasRatio is false without a baseline.
 	Ratio, RatioLo, RatioHi float64
 	HasRatio                bool
+	// UDP: datagrams sent again and late echoes, over all runs, and the
+	// datagrams echoed in them.
+	Resent, Late, Requests uint64
 }
 
 // summarize condenses c, against base (its scenario's baseline cell, or nil).
@@ -30,7 +33,10 @@ func summarize(c, base *Cell) Summary {
 	var thr, load, server, perEnter, serverCore, loadCore []float64
 	var p50, p99 []time.Duration
 	for _, x := range c.Samples {
-		thr = append(thr, x.Result.Throughput())
+		thr = append(thr, c.Scenario.Figure(x.Result))
+		s.Resent += x.Result.Resent
+		s.Late += x.Result.Late
+		s.Requests += x.Result.Requests
 		load = append(load, x.Result.CPUShare())
 		if x.Result.Elapsed > 0 {
 			server = append(server, x.ServerCPU.Seconds()/x.Result.Elapsed.Seconds())
@@ -67,8 +73,8 @@ func pairedRatio(c, other *Cell) (med, lo, hi float64, ok bool) {
 	// Run i of c and run i of other ran next to each other.
 	var ratios []float64
 	for i := range min(len(c.Samples), len(other.Samples)) {
-		if b := other.Samples[i].Result.Throughput(); b > 0 {
-			ratios = append(ratios, c.Samples[i].Result.Throughput()/b)
+		if b := other.Scenario.Figure(other.Samples[i].Result); b > 0 {
+			ratios = append(ratios, c.Scenario.Figure(c.Samples[i].Result)/b)
 		}
 	}
 	if len(ratios) == 0 {

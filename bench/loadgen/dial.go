@@ -8,10 +8,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dial opens n TCP connections to addr with plain blocking connect calls
-// (before the measured window, so their cost does not count) and TCP_NODELAY
-// set. On error, the connections opened so far are closed.
-func dial(addr string, n int) ([]int, error) {
+// dial opens n connections to addr with plain blocking connect calls
+// (before the measured window, so their cost does not count): TCP with
+// TCP_NODELAY set for sotype unix.SOCK_STREAM, connected UDP sockets for
+// unix.SOCK_DGRAM. On error, the connections opened so far are closed.
+func dial(addr string, n, sotype int) ([]int, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: address %q: want IP:PORT: %w", addr, err)
@@ -26,7 +27,7 @@ func dial(addr string, n int) ([]int, error) {
 	}
 	fds := make([]int, 0, n)
 	for range n {
-		fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(domain, sotype|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			closeAll(fds)
 			return nil, os.NewSyscallError("socket", err)
@@ -35,6 +36,9 @@ func dial(addr string, n int) ([]int, error) {
 		if err := unix.Connect(fd, sa); err != nil {
 			closeAll(fds)
 			return nil, fmt.Errorf("loadgen: connect %d/%d to %s: %w", len(fds), n, addr, err)
+		}
+		if sotype != unix.SOCK_STREAM {
+			continue
 		}
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			closeAll(fds)

@@ -13,22 +13,50 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// protocol is what differs between the echo and the HTTP load: what a
-// request is and when a response is complete and correct.
+// protocol is what every load tells the driver: how much room its
+// connections need and where a single-shot receive goes.
 type protocol interface {
 	// sizes returns the bytes of request and of receive room each
 	// connection needs.
 	sizes() (out, in int)
 	// init sets connection c up once, before its first round.
 	init(c *conn)
-	// begin prepares c.out for round c.round.
-	begin(c *conn)
 	// window returns where a single-shot receive of c's response goes next.
 	window(c *conn) []byte
+}
+
+// pingPong is what differs between the echo and the HTTP load in the closed
+// loop: what a request is and when a response is complete and correct.
+type pingPong interface {
+	protocol
+	// begin prepares c.out for round c.round.
+	begin(c *conn)
 	// received takes data, the next bytes of c's response, and judges them:
 	// whether the response is complete, and an error if it is wrong. data
 	// is either a provided buffer or the window itself.
 	received(c *conn, data []byte) (bool, error)
+}
+
+// ownLoop is a load that runs a closed loop of its own on the driver instead
+// of ping-pong: the bulk stream (bulk.go) and UDP echo (udp.go). The driver
+// dials, sets up, runs the turns, watches for a stall, opens and closes the
+// window and tears down; the load starts each connection, handles its
+// completions and keeps its own timers.
+type ownLoop interface {
+	protocol
+	// socketType is unix.SOCK_STREAM or unix.SOCK_DGRAM.
+	socketType() int
+	// start puts c's first operations in the SQ.
+	start(d *driver, c *conn)
+	// complete handles one CQE of c that decode let through (res >= 0).
+	complete(d *driver, c *conn, op uint8, final bool, res int32, data []byte, now time.Duration)
+	// turn runs once per turn, after the completions, and reports whether
+	// the server was heard from since the last turn: Config.Stall without
+	// a word from it fails the run as stuck.
+	turn(d *driver, now time.Duration) bool
+	// onWindow is called as the window opens (res nil) and as it closes,
+	// to add the load's own figures to res.
+	onWindow(d *driver, res *Result)
 }
 
 // pipeliner is what the open loop needs of a protocol besides: requests
@@ -51,6 +79,9 @@ const (
 	opSend = 1 << iota
 	opRecv
 	opTimer = opSend | opRecv // the open loop's TIMEOUT, without EXT_ARG (conn 0)
+	// cancelData is the user data of close's ASYNC_CANCEL: op bits of a
+	// timer, and conn 1, so it is neither a connection's op nor the timer.
+	cancelData = 1<<2 | opTimer
 )
 
 // bufGroup is the provided-buffer group of the receive buffer ring.
@@ -88,6 +119,8 @@ type conn struct {
 type driver struct {
 	cfg      Config
 	proto    protocol
+	pp       pingPong // the closed loop's, unless own is set
+	own      ownLoop  // a load with a loop of its own, or nil
 	r        *ring.Ring
 	bufs     *ring.BufRing // provided buffers for multishot receives; nil: single-shot
 	recycled int           // buffers given back since the last Advance
@@ -97,12 +130,14 @@ type driver struct {
 	cqes     []ring.CQE
 	epoch    time.Time
 
-	inFlight  int // operations submitted and not finished
-	measuring bool
-	stopping  bool
-	err       error
-	requests  uint64
-	hist      Histogram
+	wakeBy      time.Duration // an own loop's: the next turn's wait ends by then (0: none)
+	inFlight    int           // operations submitted and not finished
+	measuring   bool
+	stopping    bool
+	err         error
+	requests    uint64
+	hist        Histogram
+	completions uint64 // CQEs handled in the window
 
 	// Open loop (cfg.Rate > 0).
 	open        bool
@@ -124,14 +159,20 @@ func run(cfg Config, proto protocol) (Result, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
-	fds, err := dial(cfg.Addr, cfg.Conns)
+	d := &driver{cfg: cfg, proto: proto, epoch: time.Now()}
+	sotype := unix.SOCK_STREAM
+	if own, ok := proto.(ownLoop); ok {
+		d.own, sotype = own, own.socketType()
+	} else if d.pp, ok = proto.(pingPong); !ok {
+		return Result{}, errors.New("loadgen: a protocol without a loop")
+	}
+	fds, err := dial(cfg.Addr, cfg.Conns, sotype)
 	if err != nil {
 		return Result{}, err
 	}
-	d := &driver{cfg: cfg, proto: proto, epoch: time.Now()}
 	if cfg.Rate > 0 {
 		p, ok := proto.(pipeliner)
-		if !ok {
+		if !ok || d.own != nil {
 			closeAll(fds)
 			return Result{}, errors.New("loadgen: this protocol has no open loop")
 		}
@@ -229,13 +270,21 @@ func (d *driver) loop() (Result, error) {
 	var enters0 uint64
 	lastProgress := time.Duration(0)
 	for i := range d.conns {
-		d.next(&d.conns[i], 0)
+		if d.own != nil {
+			d.own.start(d, &d.conns[i])
+		} else {
+			d.next(&d.conns[i], 0)
+		}
 	}
 	timed := d.r.HasFeature(ring.FeatExtArg)
 	for d.err == nil {
 		var err error
 		if timed {
-			_, err = d.r.SubmitAndWaitTimeout(1, 100*time.Millisecond)
+			wait := maxSleep
+			if d.wakeBy > 0 {
+				wait = min(wait, max(d.wakeBy-d.now(), time.Microsecond))
+			}
+			_, err = d.r.SubmitAndWaitTimeout(1, wait)
 		} else {
 			_, err = d.r.SubmitAndWait(1)
 		}
@@ -243,7 +292,15 @@ func (d *driver) loop() (Result, error) {
 			return res, fmt.Errorf("loadgen: io_uring_enter: %w", err)
 		}
 		now := d.now()
-		if d.reap(now) > 0 {
+		n := d.reap(now)
+		if d.measuring {
+			d.completions += uint64(n)
+		}
+		progressed := n > 0
+		if d.own != nil {
+			progressed = d.own.turn(d, now)
+		}
+		if progressed {
 			lastProgress = now
 		} else if now-lastProgress > d.cfg.Stall {
 			return res, fmt.Errorf("loadgen: no response from %s for %v (%d operations in flight): server stuck", d.cfg.Addr, d.cfg.Stall, d.inFlight)
@@ -251,8 +308,11 @@ func (d *driver) loop() (Result, error) {
 		switch {
 		case !d.measuring && now >= warmEnd:
 			d.measuring = true
-			d.requests = 0
+			d.requests, d.completions = 0, 0
 			d.hist.Reset()
+			if d.own != nil {
+				d.own.onWindow(d, nil)
+			}
 			if d.cfg.OnWindow != nil {
 				d.cfg.OnWindow(true)
 			}
@@ -263,6 +323,10 @@ func (d *driver) loop() (Result, error) {
 			res.Enters = d.r.Stats().Enters - enters0
 			res.Elapsed = now - windowStart
 			res.Requests = d.requests
+			if d.own != nil {
+				res.Completions = d.completions
+				d.own.onWindow(d, &res)
+			}
 			if d.cfg.OnWindow != nil {
 				d.cfg.OnWindow(false)
 			}
@@ -337,12 +401,23 @@ func (d *driver) decode(cqe *ring.CQE, where func(*conn) string) (c *conn, op ui
 
 // complete handles one CQE.
 func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
+	if cqe.UserData&3 == opTimer { // the timer, or close's cancel
+		d.inFlight--
+		if cqe.UserData == opTimer {
+			d.timerArmed = false
+		}
+		return
+	}
 	if d.open {
 		d.completeOpen(cqe, now)
 		return
 	}
 	c, op, final, data, ok := d.decode(cqe, func(c *conn) string { return fmt.Sprintf("round %d", c.round) })
 	if !ok {
+		return
+	}
+	if d.own != nil {
+		d.own.complete(d, c, op, final, cqe.Res, data, now)
 		return
 	}
 	switch op {
@@ -364,7 +439,7 @@ func (d *driver) complete(cqe *ring.CQE, now time.Duration) {
 			d.fail(fmt.Errorf("conn %d round %d: %d bytes from the server after a complete response", c.id, c.round, len(data)))
 			return
 		}
-		full, err := d.proto.received(c, data)
+		full, err := d.pp.received(c, data)
 		if err != nil {
 			d.fail(fmt.Errorf("conn %d round %d: %w", c.id, c.round, err))
 			return
@@ -393,7 +468,7 @@ func (d *driver) next(c *conn, now time.Duration) {
 	c.round++
 	c.sent, c.got, c.done = 0, 0, 0
 	c.start = now
-	d.proto.begin(c)
+	d.pp.begin(c)
 	d.send(c)
 	if !c.armed {
 		d.recv(c)
@@ -455,13 +530,21 @@ func (d *driver) fail(err error) {
 }
 
 // close ends every connection: shut down, so that receives in flight
-// complete, then reaped, and only then are the ring, the buffers and the
-// sockets released. Buffers the kernel might still write are leaked, not freed.
+// complete, and what is still in flight cancelled (a UDP socket's multishot
+// receive outlives its shutdown), then reaped, and only then are the ring,
+// the buffers and the sockets released. Buffers the kernel might still
+// write are leaked, not freed.
 func (d *driver) close(fds []int) {
 	d.stopping = true
 	if d.r != nil {
 		for _, fd := range fds {
 			unix.Shutdown(fd, unix.SHUT_RDWR)
+		}
+		if d.inFlight > 0 {
+			if sqe := d.sqe(); sqe != nil {
+				sqe.PrepCancelAny()
+				sqe.SetUserData(cancelData)
+			}
 		}
 		deadline := d.now() + 2*time.Second
 		for d.inFlight > 0 && d.now() < deadline {

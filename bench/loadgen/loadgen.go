@@ -16,6 +16,12 @@
 // with a pattern unique to its connection and round, so a server that flips,
 // drops, repeats or crosses bytes is caught. HTTP sends keep-alive GET / and
 // checks for status 200 and the body "Hello, World!".
+//
+// Two loads run loops of their own on the same driver (ownLoop): Bulk
+// streams continuously on every connection and checks the echoed stream
+// byte by byte against a counter pattern (bytes per second, not round
+// trips); UDP keeps one datagram outstanding on each of its connected UDP
+// sockets and sends one again when it goes unanswered.
 package loadgen
 
 import "time"
@@ -24,7 +30,7 @@ import "time"
 type Config struct {
 	Addr     string        // server address, IP:PORT
 	Conns    int           // connections, each with one request in flight
-	Size     int           // echo: bytes per message (default 64)
+	Size     int           // echo, UDP: bytes per message (default 64); Bulk: bytes per send (default 64 KiB)
 	Warmup   time.Duration // load before the measured window (default 0)
 	Duration time.Duration // the measured window (default 1s)
 
@@ -49,6 +55,10 @@ type Config struct {
 	// sends once per tick at most. Zero: each send at its own time.
 	Tick time.Duration
 
+	// Resend is how long a UDP datagram may go unanswered before it is
+	// sent again (default 50ms; checked every Resend/10 or so).
+	Resend time.Duration
+
 	// OnWindow, if set, is called on the load thread right as the measured
 	// window opens (true) and closes (false): the place to sample the server's
 	// CPU time.
@@ -62,6 +72,18 @@ type Result struct {
 	Latency  *Histogram    // round-trip latency of each request
 	CPU      time.Duration // CPU time (user+system) of the load thread
 	Enters   uint64        // io_uring_enter calls
+
+	// Completions is the CQEs handled in the window, for the loads whose
+	// round trip is not two of them (Bulk, UDP); zero for the others.
+	Completions uint64
+
+	// Bulk only: bytes echoed back, and checked, in the window.
+	Bytes uint64
+
+	// UDP only: datagrams sent again after going unanswered for
+	// Config.Resend (lost, or late), and echoes that came after their
+	// round was done (the late ones, or duplicates), in the window.
+	Resent, Late uint64
 
 	// Open loop only (Config.Rate > 0).
 	Offered     float64    // the rate asked for, round trips per second
@@ -87,6 +109,14 @@ func (r Result) Throughput() float64 {
 	return float64(r.Requests) / r.Elapsed.Seconds()
 }
 
+// BytesPerSecond returns, for Bulk, the bytes echoed back per second.
+func (r Result) BytesPerSecond() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / r.Elapsed.Seconds()
+}
+
 // CPUShare returns the load thread's CPU time as a fraction of one core.
 func (r Result) CPUShare() float64 {
 	if r.Elapsed <= 0 {
@@ -99,6 +129,9 @@ func (r Result) CPUShare() float64 {
 func (r Result) PerEnter() float64 {
 	if r.Enters == 0 {
 		return 0
+	}
+	if r.Completions > 0 {
+		return float64(r.Completions) / float64(r.Enters)
 	}
 	return 2 * float64(r.Requests) / float64(r.Enters)
 }
@@ -115,5 +148,8 @@ func (c *Config) setDefaults() {
 	}
 	if c.Stall <= 0 {
 		c.Stall = 5 * time.Second
+	}
+	if c.Resend <= 0 {
+		c.Resend = 50 * time.Millisecond
 	}
 }

@@ -133,7 +133,7 @@ func (d *driver) pump(c *conn) {
 }
 
 // armTimer queues a TIMEOUT of d unless one is in flight: the wake-up for
-// the next send where io_uring_enter cannot time out by itself. One armed
+// the next send (or resend, udp.go) where io_uring_enter cannot time out by itself. One armed
 // earlier ends no later than the next send is due (due times only move
 // on), so it is left to fire.
 func (d *driver) armTimer(sleep time.Duration) {
@@ -152,11 +152,6 @@ func (d *driver) armTimer(sleep time.Duration) {
 
 // completeOpen handles one CQE of the open loop.
 func (d *driver) completeOpen(cqe *ring.CQE, now time.Duration) {
-	if cqe.UserData == opTimer {
-		d.inFlight--
-		d.timerArmed = false
-		return
-	}
 	c, op, final, data, ok := d.decode(cqe, func(c *conn) string { return fmt.Sprintf("request %d", c.recvd+1) })
 	if !ok {
 		return
