@@ -10,8 +10,7 @@ import (
 )
 
 // The connection state machine, one for both backends. A connection's
-// state is its hs* bits and its buffers; everything that changes them is
-// here:
+// state is its hs* bits and its buffers; everything that changes them is here:
 //
 //   - open: addConn (the receive is armed by the first reconcile);
 //   - input: recvd feeds received bytes to OnData (feed, deliver), keeping
@@ -20,17 +19,15 @@ import (
 //     the output limit; startSend and sendDone move it out, and sendDone
 //     lifts the pause at half the limit;
 //   - receive end: recvEnded (EOF: peerEOF, eofDelivered);
-//   - close: closeConn (soft, or hard), then reconcile waits for the I/O
-//     in flight to end, and finishConn calls OnClose and closes the
-//     descriptor.
+//   - close: closeConn (soft, or hard), then reconcile waits for the I/O in
+//     flight to end, and finishConn calls OnClose and closes the descriptor.
 //
-// reconcile turns the state into I/O, through connIO: the one seam between
-// the state machine and a backend. The io_uring loops implement it with
-// SQEs on their ring (uringIO, handler_uring_io.go), the Go backend with a
-// reader and a writer goroutine per connection (goIO,
-// handler_gobackend.go). Every start's end comes back to the same
-// completion handlers: recvd and recvEnded for the receive, sendDone for
-// the send.
+// reconcile turns the state into I/O through connIO, the one seam between
+// the state machine and a backend: SQEs on the loop's ring (uringIO,
+// handler_uring_io.go), or a reader and a writer goroutine per connection
+// on the Go backend (goIO, handler_gobackend.go). Every start's end comes
+// back to the same completion handlers: recvd and recvEnded for the
+// receive, sendDone for the send.
 
 // connIO is the kernel I/O a connection's state machine asks for. At most
 // one receive and one send of a connection are in flight (hsRecving,
@@ -62,12 +59,10 @@ type HConn struct {
 	l     *hloop
 	fd    int32 // descriptor, or registered file index when fixed
 	fixed bool
-	idx   int    // position in l.conns
-	st    uint32 // hs* bits
-	// Read, write and idle timeouts (handler_deadlines.go); in the first
-	// cache line with l and st, which every turn's traffic stamps touch.
-	tmo connTimeouts
-	err error // why it closes
+	idx   int          // position in l.conns
+	st    uint32       // hs* bits
+	tmo   connTimeouts // timeouts (handler_deadlines.go), in l's and st's cache line for the stamps
+	err   error        // why it closes
 
 	ctx any
 
@@ -333,11 +328,7 @@ func (c *HConn) sendDone(n int, err error) {
 	}
 	if c.sendOff >= len(c.sending) {
 		c.sendOff = 0
-		if cap(c.sending) > shrinkCap {
-			c.sending = nil
-		} else {
-			c.sending = c.sending[:0]
-		}
+		c.sending = emptied(c.sending)
 	}
 	if c.pendingOut() <= l.cfg.outLimit/2 {
 		c.st &^= hsPaused
@@ -380,10 +371,9 @@ func (c *HConn) eofDelivered() bool {
 }
 
 // feed hands received bytes to the handler, after what it left unconsumed.
-// While the connection is paused they are only kept, not offered: at most
-// what the receives completed before their cancellation carried (or, on
-// the Go backend, one read). Kept bytes do not count toward the input limit
-// until the handler has been offered them and left them.
+// While input is held they are only kept, not offered: what came before the
+// receive stopped (one buffer or read once c is hsThrottled). Kept bytes
+// count toward the input limit only once offered and left.
 func (c *HConn) feed(data []byte) {
 	if c.st&hsClosing != 0 {
 		return
@@ -419,11 +409,7 @@ func (c *HConn) deliver() {
 	switch {
 	case c.pendOff == len(c.pend):
 		c.pendOff = 0
-		if cap(c.pend) > shrinkCap {
-			c.pend = nil
-		} else {
-			c.pend = c.pend[:0]
-		}
+		c.pend = emptied(c.pend)
 	case c.pendOff > cap(c.pend)/2:
 		c.pend = c.pend[:copy(c.pend, c.pend[c.pendOff:])]
 		c.pendOff = 0
@@ -437,8 +423,15 @@ func (c *HConn) checkInput() {
 	}
 }
 
-// shrinkCap: buffers that grew past it are dropped once empty, so a burst
-// does not pin its memory for the life of the connection.
+// emptied is b emptied for reuse, or nil if it grew past shrinkCap, so
+// that a burst does not pin its memory for the life of the connection.
+func emptied(b []byte) []byte {
+	if cap(b) > shrinkCap {
+		return nil
+	}
+	return b[:0]
+}
+
 const shrinkCap = 64 << 10
 
 // readEOF follows the peer's FIN, once every byte before it was offered:
