@@ -42,36 +42,21 @@ func TestBulkCorruptingServerIsCaught(t *testing.T) {
 // offset drop of each connection's stream.
 func startLossyEcho(t *testing.T, drop int) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveConns(t, func(c net.Conn) {
+		buf := make([]byte, 8192)
+		pos := 0
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			n, err := c.Read(buf)
+			out := buf[:n]
+			if drop >= pos && drop < pos+n {
+				out = append(out[:drop-pos:drop-pos], buf[drop-pos+1:n]...)
+			}
+			pos += n
+			if _, werr := c.Write(out); werr != nil || err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 8192)
-				pos := 0
-				for {
-					n, err := c.Read(buf)
-					out := buf[:n]
-					if drop >= pos && drop < pos+n {
-						out = append(out[:drop-pos:drop-pos], buf[drop-pos+1:n]...)
-					}
-					pos += n
-					if _, werr := c.Write(out); werr != nil || err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 func TestBulkLossyServerIsCaught(t *testing.T) {
@@ -123,30 +108,15 @@ func TestStreamPattern(t *testing.T) {
 // io.Copy each way, until the test ends.
 func startProxy(t *testing.T, upstream string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				u, err := net.Dial("tcp", upstream)
-				if err != nil {
-					return
-				}
-				defer u.Close()
-				go io.Copy(u, c)
-				io.Copy(c, u)
-			}()
+	return serveConns(t, func(c net.Conn) {
+		u, err := net.Dial("tcp", upstream)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		defer u.Close()
+		go io.Copy(u, c)
+		io.Copy(c, u)
+	})
 }
 
 // TestBulkThroughProxyFlowsAtOnce: unbounded, 16 streams through a proxy

@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// startEcho serves echo on a loopback port until the test ends; corruptAt >= 0
-// makes it flip the bits of the byte at that offset of each connection's stream.
-func startEcho(t *testing.T, corruptAt int) string {
+// serveConns serves handle on each connection to a loopback port (closing
+// it after), until the test ends, and returns the port's address.
+func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -26,27 +26,36 @@ func startEcho(t *testing.T, corruptAt int) string {
 			}
 			go func() {
 				defer c.Close()
-				buf := make([]byte, 8192)
-				pos := 0
-				for {
-					n, err := c.Read(buf)
-					if n > 0 && corruptAt >= pos && corruptAt < pos+n {
-						buf[corruptAt-pos] ^= 0xff
-					}
-					pos += n
-					if n > 0 {
-						if _, err := c.Write(buf[:n]); err != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
+				handle(c)
 			}()
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// startEcho serves echo on a loopback port until the test ends; corruptAt >= 0
+// makes it flip the bits of the byte at that offset of each connection's stream.
+func startEcho(t *testing.T, corruptAt int) string {
+	t.Helper()
+	return serveConns(t, func(c net.Conn) {
+		buf := make([]byte, 8192)
+		pos := 0
+		for {
+			n, err := c.Read(buf)
+			if n > 0 && corruptAt >= pos && corruptAt < pos+n {
+				buf[corruptAt-pos] ^= 0xff
+			}
+			pos += n
+			if n > 0 {
+				if _, err := c.Write(buf[:n]); err != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
 }
 
 // modes are the load generator's two paths: multishot receives into a

@@ -148,32 +148,18 @@ func checkOpenResult(t *testing.T, name string, cfg Config, res Result) {
 // at least that.
 func TestOpenLoopSendsWithoutWaiting(t *testing.T) {
 	const size, hold = 64, 5
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				first := make([]byte, hold*size)
-				if _, err := io.ReadFull(c, first); err != nil {
-					return
-				}
-				if _, err := c.Write(first); err != nil {
-					return
-				}
-				io.Copy(c, c)
-			}()
+	addr := serveConns(t, func(c net.Conn) {
+		first := make([]byte, hold*size)
+		if _, err := io.ReadFull(c, first); err != nil {
+			return
 		}
-	}()
+		if _, err := c.Write(first); err != nil {
+			return
+		}
+		io.Copy(c, c)
+	})
 	for _, m := range modes {
-		cfg := Config{Addr: ln.Addr().String(), Conns: 2, Size: size, Rate: 1000, Duration: 100 * time.Millisecond, Plain: m.plain}
+		cfg := Config{Addr: addr, Conns: 2, Size: size, Rate: 1000, Duration: 100 * time.Millisecond, Plain: m.plain}
 		res, err := Echo(cfg)
 		if err != nil {
 			t.Fatalf("%s: %v", m.name, err)
