@@ -29,6 +29,9 @@ type bufPool struct {
 	ordered bool
 
 	done   []bool  // ordered: buffers back but not yet their turn
+	holds  []int32 // sends from each buffer still in flight (WriteNoCopy)
+	held   []bool  // buffers back, waiting for their holds to end
+	cur    int32   // the buffer deliver is handing to recvd, or -1
 	next   uint16  // ordered: the id to hand back next
 	adds   int     // Adds not yet published with Advance
 	incOff []int32 // incremental: bytes of each buffer already used
@@ -70,7 +73,8 @@ func newBufPool(r *ring.Ring, group uint16, mode RecvMode, size, count int) (*bu
 		}
 	}
 	memlocked.Add(int64(br.Memlock()))
-	p := &bufPool{br: br, mode: mode, size: size, count: count, mem: unsafe.Pointer(&br.Buf(0)[0])}
+	p := &bufPool{br: br, mode: mode, size: size, count: count, mem: unsafe.Pointer(&br.Buf(0)[0]),
+		holds: make([]int32, count), held: make([]bool, count), cur: -1}
 	if mode == RecvBundle && count > 1 && &br.Buf(1)[0] != (*byte)(unsafe.Add(p.mem, size)) {
 		p.mode = RecvPlain // buffers not laid out back to back: no bundles
 	}
@@ -100,7 +104,9 @@ func (p *bufPool) deliver(c *HConn, res int32, flags uint32) {
 	switch p.mode {
 	case RecvIncremental:
 		off := p.incOff[bid]
+		p.cur = int32(bid)
 		c.recvd(p.br.Buf(bid)[off : off+res])
+		p.cur = -1
 		if flags&ring.CQEFBufMore != 0 {
 			p.incOff[bid] = off + res
 		} else {
@@ -119,7 +125,9 @@ func (p *bufPool) deliver(c *HConn, res int32, flags uint32) {
 			n -= run
 		}
 	default:
+		p.cur = int32(bid)
 		c.recvd(p.br.Buf(bid)[:res])
+		p.cur = -1
 		p.recycle(bid)
 	}
 }
@@ -127,6 +135,10 @@ func (p *bufPool) deliver(c *HConn, res int32, flags uint32) {
 // recycle hands buffer bid back: in id order if the pool is ordered, else
 // at once. It goes to the kernel with the next publish.
 func (p *bufPool) recycle(bid uint16) {
+	if p.holds[bid] > 0 {
+		p.held[bid] = true // back when the sends from it end (release)
+		return
+	}
 	if !p.ordered {
 		p.br.Add(bid, p.adds)
 		p.adds++
@@ -139,6 +151,30 @@ func (p *bufPool) recycle(bid uint16) {
 		p.br.Add(p.next, p.adds)
 		p.adds++
 		p.next = (p.next + 1) & mask
+	}
+}
+
+// hold takes a hold on the buffer deliver is handing out, if b lies in
+// it: the buffer does not go back to the kernel until release. Not in
+// bundle mode, where one delivery spans buffers.
+func (p *bufPool) hold(b []byte) (uint16, bool) {
+	if p.cur < 0 || p.mode == RecvBundle || len(b) == 0 {
+		return 0, false
+	}
+	buf := p.br.Buf(uint16(p.cur))
+	start, end := uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&buf[0]))+uintptr(len(buf))
+	if at := uintptr(unsafe.Pointer(&b[0])); at < start || at+uintptr(len(b)) > end {
+		return 0, false
+	}
+	p.holds[p.cur]++
+	return uint16(p.cur), true
+}
+
+// release ends a hold; the buffer goes back if it was due.
+func (p *bufPool) release(bid uint16) {
+	if p.holds[bid]--; p.holds[bid] == 0 && p.held[bid] {
+		p.held[bid] = false
+		p.recycle(bid)
 	}
 }
 

@@ -50,6 +50,11 @@ type connIO interface {
 	shutdownWrite(c *HConn)
 	// closeFD releases a finished connection's descriptor.
 	closeFD(c *HConn)
+	// hold keeps the receive buffer b lies in (bytes being delivered now)
+	// from going back until release, for a send from it (WriteNoCopy);
+	// false if b is in none, or the backend lends none.
+	hold(b []byte) (bid uint16, ok bool)
+	release(bid uint16)
 }
 
 // HConn is a connection on the fast path. Its methods, except AsyncWrite,
@@ -79,6 +84,8 @@ type HConn struct {
 	out     []byte
 	sending []byte
 	sendOff int
+	spare   []byte // hsBorrowed: c's own send buffer, while sending is a receive buffer's bytes
+	lent    uint16 // hsBorrowed: that receive buffer's id (handler_nocopy.go)
 
 	lingerAt time.Time
 
@@ -118,6 +125,7 @@ const (
 	hsHeld                          // PauseRead: not receiving until ResumeRead
 	hsEOFTold                       // HalfCloser: OnReadEOF was called; close once the FIN is sent
 	hsThrottled                     // input was held (PauseRead, the output limit): receive one buffer at a time
+	hsBorrowed                      // sending is in a receive buffer (WriteNoCopy), held until its send ends
 
 	hsNoInput = hsPaused | hsHeld // not receiving: input is kept, not offered
 )
@@ -274,6 +282,9 @@ func (l *hloop) startSend(c *HConn) {
 // finishConn ends a closing connection whose I/O has all ended: OnClose,
 // then the descriptor is closed.
 func (l *hloop) finishConn(c *HConn) {
+	if c.st&hsBorrowed != 0 { // closed hard before its send started
+		c.unborrow(net.ErrClosed)
+	}
 	c.st |= hsDone
 	c.closed.Store(true)
 	l.dlRemove(c)
@@ -317,12 +328,15 @@ func (c *HConn) sendDone(n int, err error) {
 	c.st &^= hsSending | hsSendCancel
 	l := c.l
 	l.st[ctrBytesOut] += uint64(n)
+	c.sendOff += n
+	if c.st&hsBorrowed != 0 {
+		err = c.unborrow(err) // handler_nocopy.go
+	}
 	if err != nil {
 		c.out, c.sending, c.sendOff = c.out[:0], c.sending[:0], 0
 		l.closeConn(c, err, true)
 		return
 	}
-	c.sendOff += n
 	if n > 0 {
 		c.stampSent()
 	}
@@ -433,18 +447,3 @@ func emptied(b []byte) []byte {
 }
 
 const shrinkCap = 64 << 10
-
-// readEOF follows the peer's FIN, once every byte before it was offered:
-// the connection closes for io.EOF, softly, unless its Handler is a
-// HalfCloser: then OnReadEOF is told, and the connection stays open for
-// output until its own FIN has been sent too (reconcile closes it then).
-func (c *HConn) readEOF() {
-	hc, _ := c.handler().(HalfCloser)
-	if hc == nil {
-		c.l.closeConn(c, io.EOF, false)
-		return
-	}
-	c.st |= hsEOFTold
-	c.l.callReadEOF(c, hc)
-	c.l.markDirty(c)
-}

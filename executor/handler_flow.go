@@ -1,7 +1,10 @@
 package executor
 
+import "io"
+
 // Flow control between connections, for handlers that forward (a proxy):
-// holding a connection's input, and half-close carried through.
+// holding a connection's input, and half-close carried through (OnReadEOF
+// after the peer's FIN: readEOF).
 
 // HalfCloser is an optional interface of a Handler: with it, the peer's FIN
 // does not close the connection. OnReadEOF is called once, after the last
@@ -44,3 +47,18 @@ func (c *HConn) ResumeRead() {
 // Server returns the server c belongs to: from a handler, the way to Dial
 // or Adopt beside c (on c.Loop()).
 func (c *HConn) Server() *Server { return c.l.s }
+
+// readEOF follows the peer's FIN, once every byte before it was offered:
+// the connection closes for io.EOF, softly, unless its Handler is a
+// HalfCloser: then OnReadEOF is told, and the connection stays open for
+// output until its own FIN has been sent too (reconcile closes it then).
+func (c *HConn) readEOF() {
+	hc, _ := c.handler().(HalfCloser)
+	if hc == nil {
+		c.l.closeConn(c, io.EOF, false)
+		return
+	}
+	c.st |= hsEOFTold
+	c.l.callReadEOF(c, hc)
+	c.l.markDirty(c)
+}

@@ -246,6 +246,11 @@ func (goIO) closeFD(c *HConn) {
 	c.g.nc.Close()
 }
 
+// The Go backend's reads go into the reader's own buffer, which it lends
+// to OnData only: WriteNoCopy copies.
+func (goIO) hold([]byte) (uint16, bool) { return 0, false }
+func (goIO) release(uint16)             {}
+
 // aLongTimeAgo is a deadline that has passed: it stops a blocked call.
 var aLongTimeAgo = time.Unix(1, 0)
 

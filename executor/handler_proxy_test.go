@@ -25,7 +25,8 @@ import (
 // tproxy is the server's Handler: its connections are the inbound ones.
 type tproxy struct {
 	network, upstream string
-	limit             int // the server's ServeOutputLimit
+	limit             int  // the server's ServeOutputLimit
+	noCopy            bool // forward with WriteNoCopy
 
 	mu    sync.Mutex
 	pairs []*tpair // for the test to watch their queues
@@ -83,7 +84,11 @@ func (u tupstream) OnClose(c *HConn, err error)   { u.in.Close() }
 // forward sends d from src to dst (copied), and holds src's input while
 // dst's output is over the limit.
 func (pr *tpair) forward(src, dst *HConn, d []byte) int {
-	if _, err := dst.Write(d); err != nil {
+	write := dst.Write
+	if pr.p.noCopy {
+		write = dst.WriteNoCopy
+	}
+	if _, err := write(d); err != nil {
 		src.Close()
 		return len(d)
 	}
@@ -169,94 +174,108 @@ func TestServeProxy(t *testing.T) {
 		size = 64 << 20
 	}
 	forEachBackend(t, func(t *testing.T, e *Executor) {
-		// The upstream: reads everything (checking it), sends size bytes,
-		// and half-closes, then reads to EOF.
-		up, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+		for _, noCopy := range []bool{false, true} {
+			t.Run(map[bool]string{false: "Write", true: "WriteNoCopy"}[noCopy], func(t *testing.T) {
+				testServeProxy(t, e, size, noCopy)
+			})
 		}
-		defer up.Close()
-		upErr := make(chan error, 2)
-		go func() {
-			c, err := up.Accept()
-			if err != nil {
-				upErr <- err
-				upErr <- err
-				return
-			}
-			// Closed once both ways are done: the proxy's FIN can come
-			// first (the client's sending ended first), and a close then
-			// would cut the upstream's sending short.
-			sent := make(chan error, 1)
-			go func() {
-				err := sendPattern(c, size)
-				c.(*net.TCPConn).CloseWrite()
-				sent <- err
-			}()
-			upErr <- checkPattern(c, size, false)
-			upErr <- <-sent
-			c.Close()
-		}()
-		const limit = 256 << 10
-		p := &tproxy{network: "tcp", upstream: up.Addr().String(), limit: limit}
-		s := hServe(t, e, p, ServeLoops(1), ServeOutputLimit(limit))
-		c := hDial(t, s)
-		c.SetDeadline(time.Now().Add(5 * time.Minute))
-		var heap atomic.Uint64
-		stop := make(chan struct{})
-		sampled := make(chan struct{})
-		go func() { // the heap while it runs
-			defer close(sampled)
-			var ms runtime.MemStats
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				runtime.ReadMemStats(&ms)
-				if ms.HeapInuse > heap.Load() {
-					heap.Store(ms.HeapInuse)
-				}
-			}
-		}()
-		sendErr := make(chan error, 1)
+	})
+}
+
+// testServeProxy is TestServeProxy on e, forwarding with Write or WriteNoCopy.
+func testServeProxy(t *testing.T, e *Executor, size int, noCopy bool) {
+	// The upstream: reads everything (checking it), sends size bytes,
+	// and half-closes, then reads to EOF.
+	up, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	upErr := make(chan error, 2)
+	go func() {
+		c, err := up.Accept()
+		if err != nil {
+			upErr <- err
+			upErr <- err
+			return
+		}
+		// Closed once both ways are done: the proxy's FIN can come
+		// first (the client's sending ended first), and a close then
+		// would cut the upstream's sending short.
+		sent := make(chan error, 1)
 		go func() {
 			err := sendPattern(c, size)
-			c.(*net.TCPConn).CloseWrite() // carried through to the upstream
-			sendErr <- err
+			c.(*net.TCPConn).CloseWrite()
+			sent <- err
 		}()
-		if err := checkPattern(c, size, true); err != nil { // EOF: the upstream's FIN came through
-			t.Fatalf("client: %v", err)
-		}
-		if err := <-sendErr; err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < 2; i++ {
-			if err := <-upErr; err != nil {
-				t.Fatalf("upstream: %v", err)
+		upErr <- checkPattern(c, size, false)
+		upErr <- <-sent
+		c.Close()
+	}()
+	const limit = 256 << 10
+	p := &tproxy{network: "tcp", upstream: up.Addr().String(), limit: limit, noCopy: noCopy}
+	s := hServe(t, e, p, ServeLoops(1), ServeOutputLimit(limit))
+	c := hDial(t, s)
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	var heap atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() { // the heap while it runs
+		defer close(sampled)
+		var ms runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > heap.Load() {
+				heap.Store(ms.HeapInuse)
 			}
 		}
-		close(stop)
-		<-sampled
-		hWaitFor(t, "both proxy conns closed", func() bool { return s.Stats().Conns == 0 })
-		p.mu.Lock()
-		pr := p.pairs[0]
-		p.mu.Unlock()
-		// Past the limit: what the receives brought before PauseRead's
-		// cancellation took effect, at most the buffer ring (4 MiB here).
-		if q := pr.maxQueued.Load(); q > limit+4<<20 {
-			t.Fatalf("a proxy conn queued %d bytes (limit %d)", q, limit)
+	}()
+	sendErr := make(chan error, 1)
+	go func() {
+		err := sendPattern(c, size)
+		c.(*net.TCPConn).CloseWrite() // carried through to the upstream
+		sendErr <- err
+	}()
+	if err := checkPattern(c, size, true); err != nil { // EOF: the upstream's FIN came through
+		t.Fatalf("client: %v", err)
+	}
+	if err := <-sendErr; err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-upErr; err != nil {
+			t.Fatalf("upstream: %v", err)
 		}
-		// HeapInuse counts garbage the GC has not collected yet, which under
-		// -race and load has reached 130 MiB; the bound that matters is
-		// maxQueued above. This one catches growth with what is proxied
-		// (512 MiB in all).
-		if h := heap.Load(); h > 192<<20 {
-			t.Fatalf("heap in use reached %d MiB proxying %d MiB each way", h>>20, size>>20)
-		}
-		t.Logf("%d MiB each way; max queued %d KiB; max heap in use %d MiB", size>>20, pr.maxQueued.Load()>>10, heap.Load()>>20)
-	})
+	}
+	close(stop)
+	<-sampled
+	hWaitFor(t, "both proxy conns closed", func() bool { return s.Stats().Conns == 0 })
+	p.mu.Lock()
+	pr := p.pairs[0]
+	p.mu.Unlock()
+	// Past the limit: what the receives brought before PauseRead's
+	// cancellation took effect, at most the buffer ring (4 MiB here).
+	if q := pr.maxQueued.Load(); q > limit+4<<20 {
+		t.Fatalf("a proxy conn queued %d bytes (limit %d)", q, limit)
+	}
+	// HeapInuse counts garbage the GC has not collected yet, which under
+	// -race and load has reached 130 MiB; the bound that matters is
+	// maxQueued above. This one catches growth with what is proxied
+	// (512 MiB in all).
+	if h := heap.Load(); h > 192<<20 {
+		t.Fatalf("heap in use reached %d MiB proxying %d MiB each way", h>>20, size>>20)
+	}
+	st := s.Stats()
+	if noCopy && e.Backend() == BackendIOURing && st.NoCopySends == 0 {
+		t.Fatalf("WriteNoCopy never sent from a receive buffer: %+v", st)
+	}
+	t.Logf("%d MiB each way; max queued %d KiB; max heap in use %d MiB; %d sends, %d from receive buffers",
+		size>>20, pr.maxQueued.Load()>>10, heap.Load()>>20, st.Sends, st.NoCopySends)
 }
 
 // TestServeProxyHalfClose: the client's FIN reaches the upstream, which

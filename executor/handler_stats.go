@@ -51,6 +51,9 @@ type ServerStats struct {
 	Sends uint64 `json:"sends"`
 	// ZCSends counts the zero-copy ones among Sends.
 	ZCSends uint64 `json:"zc_sends"`
+	// NoCopySends counts the WriteNoCopy calls that sent from the receive
+	// buffer itself, not a copy.
+	NoCopySends uint64 `json:"no_copy_sends"`
 	// NoBufs counts the receives that found the buffer ring empty and
 	// were re-armed: buffer exhaustion (ServeBuffers).
 	NoBufs uint64 `json:"no_bufs"`
@@ -113,6 +116,7 @@ const (
 	ctrBytesOut
 	ctrSends
 	ctrZCSends
+	ctrNoCopySends
 	ctrNoBufs
 	ctrPauses
 	ctrPanics
@@ -130,7 +134,8 @@ func (st *ServerStats) counters() [nctr]*uint64 {
 	return [nctr]*uint64{
 		ctrAccepted: &st.Accepted, ctrTurns: &st.Turns, ctrEnters: &st.Enters, ctrCQEs: &st.CQEs,
 		ctrBytesIn: &st.BytesIn, ctrBytesOut: &st.BytesOut, ctrSends: &st.Sends, ctrZCSends: &st.ZCSends,
-		ctrNoBufs: &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
+		ctrNoCopySends: &st.NoCopySends,
+		ctrNoBufs:      &st.NoBufs, ctrPauses: &st.Pauses, ctrPanics: &st.Panics, ctrStale: &st.Stale,
 		ctrCQOverflows: &st.CQOverflows, ctrCQDropped: &st.CQDropped,
 		ctrAcceptErrors: &st.AcceptErrors, ctrResets: &st.Resets,
 		ctrTimeouts: &st.Timeouts,

@@ -45,7 +45,12 @@ func (u uringIO) stopRecv(c *HConn) { u.l.cancelOp(c.recvOp) }
 func (u uringIO) startSend(c *HConn, buf []byte) {
 	l := u.l
 	s := l.sqe()
-	if l.zc > 0 && len(buf) >= l.zc {
+	if c.st&hsBorrowed != 0 {
+		// From a receive buffer (WriteNoCopy): it never waits, so that the
+		// buffer goes back within the turn; what it does not take, sendDone
+		// copies.
+		s.PrepSend(int(c.fd), buf, unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
+	} else if l.zc > 0 && len(buf) >= l.zc {
 		s.PrepSendZC(int(c.fd), buf, unix.MSG_NOSIGNAL, 0)
 		l.st[ctrZCSends]++
 	} else {
@@ -58,6 +63,9 @@ func (u uringIO) startSend(c *HConn, buf []byte) {
 }
 
 func (u uringIO) stopSend(c *HConn) { u.l.cancelOp(c.sendOp) }
+
+func (u uringIO) hold(b []byte) (uint16, bool) { return u.l.bufs.hold(b) }
+func (u uringIO) release(bid uint16)           { u.l.bufs.release(bid) }
 
 func (u uringIO) shutdownWrite(c *HConn) {
 	l := u.l

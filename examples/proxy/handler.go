@@ -13,8 +13,10 @@ import (
 // pair live on one thread and forward to each other inline, with no
 // goroutine and no lock:
 //
-//   - bytes received on one end are written to the other (HConn.Write
-//     copies them: the receive buffer goes back to the ring at once);
+//   - bytes received on one end are written to the other with
+//     HConn.WriteNoCopy: sent from the receive buffer itself where it can
+//     (the buffer goes back to the ring when that send ends, within the
+//     turn), copied where it cannot;
 //   - backpressure both ways: once the other end's queued output is over
 //     the server's output limit, this end stops receiving (PauseRead), and
 //     starts again when the other end's OnDrain says it is down to half;
@@ -92,7 +94,7 @@ func (u upstreamEnd) OnClose(c *executor.HConn, err error) {
 // forward writes d, received on src, to dst, and holds src's input while
 // dst's output is over the limit.
 func (pr *pair) forward(src, dst *executor.HConn, d []byte) int {
-	if _, err := dst.Write(d); err != nil {
+	if _, err := dst.WriteNoCopy(d); err != nil {
 		src.Close()
 		return len(d)
 	}
