@@ -26,7 +26,9 @@ type Handler interface {
 	OnOpen(c *HConn)
 	// OnData is called with bytes received on c. data is borrowed from the
 	// loop's receive buffers and valid only during the call; keep a copy of
-	// what must outlive it. OnData returns how many bytes it consumed; the
+	// what must outlive it (Write copies; WriteNoCopy, on a connection of
+	// the same loop, sends from the buffer itself, holding it until that
+	// send ends). OnData returns how many bytes it consumed; the
 	// rest is kept and passed again, followed by newer bytes, at the next
 	// call.
 	OnData(c *HConn, data []byte) (consumed int)
