@@ -10,7 +10,9 @@ import (
 
 // Mode "handler": the event-driven fast path. Each loop is an OS thread with
 // its own ring; echoHandler runs inline with the loop's completions, and
-// echoes each read with one copy into the connection's output buffer.
+// echoes each read from the receive buffer it arrived in (WriteNoCopy),
+// or, for short reads or with output already queued, with one copy into
+// the connection's output buffer.
 func init() { modes["handler"] = serveHandler }
 
 type echoHandler struct{}
@@ -18,7 +20,7 @@ type echoHandler struct{}
 func (echoHandler) OnOpen(*executor.HConn) {}
 
 func (echoHandler) OnData(c *executor.HConn, data []byte) int {
-	c.Write(data) // data is borrowed from the receive buffers: Write copies it
+	c.WriteNoCopy(data) // data is borrowed from the receive buffers: sent from there, or copied
 	return len(data)
 }
 
