@@ -131,3 +131,37 @@ func TestSendDontWaitOnFullSocket(t *testing.T) {
 		}
 	}
 }
+
+// An echo with WriteNoCopy allocates nothing per message once warm: the
+// borrowed send puts the connection's own buffer aside and takes it back.
+func TestServeWriteNoCopyAllocsNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	forEachBackend(t, func(t *testing.T, e *Executor) {
+		h := &hFuncs{data: func(c *HConn, d []byte) int {
+			c.WriteNoCopy(d)
+			return len(d)
+		}}
+		s := hServe(t, e, h, ServeLoops(1))
+		c := hDial(t, s)
+		msg, buf := make([]byte, 4<<10), make([]byte, 4<<10)
+		roundTrip := func() {
+			if _, err := c.Write(msg); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 1000 {
+			roundTrip()
+		}
+		if a := testing.AllocsPerRun(2000, roundTrip); a != 0 {
+			t.Fatalf("%v allocations per echoed message", a)
+		}
+		if st := s.Stats(); e.Backend() == BackendIOURing && st.NoCopySends == 0 {
+			t.Fatalf("no send from a receive buffer: %+v", st)
+		}
+	})
+}

@@ -65,27 +65,7 @@ func BenchmarkServePacketEcho64(b *testing.B) {
 			}
 			defer s.Close()
 			to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(s.Addr().(*net.UDPAddr).Port))
-			b.ReportAllocs()
-			b.SetBytes(64)
-			b.RunParallel(func(pb *testing.PB) {
-				c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				defer c.Close()
-				msg, buf := make([]byte, 64), make([]byte, 64)
-				for pb.Next() {
-					if _, err := c.WriteToUDPAddrPort(msg, to); err != nil {
-						b.Error(err)
-						return
-					}
-					if _, _, err := c.ReadFromUDPAddrPort(buf); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
+			benchUDPPingPong(b, to)
 		})
 	}
 }
@@ -109,6 +89,12 @@ func BenchmarkNetUDPEcho64(b *testing.B) {
 		}
 	}()
 	to := srv.LocalAddr().(*net.UDPAddr).AddrPort()
+	benchUDPPingPong(b, to)
+}
+
+// benchUDPPingPong sends 64-byte datagrams to to and waits for each echo,
+// from GOMAXPROCS clients; allocs/op counts both sides.
+func benchUDPPingPong(b *testing.B, to netip.AddrPort) {
 	b.ReportAllocs()
 	b.SetBytes(64)
 	b.RunParallel(func(pb *testing.PB) {
