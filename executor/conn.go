@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/kasync-go/kasync/ring"
@@ -23,8 +25,12 @@ import (
 // Reading uses one multishot receive into the loop's provided buffers, armed
 // by the first Read: data that has arrived is queued, and Read copies it out
 // without a system call. A connection holding more than a few buffers unread
-// stops receiving until Read catches up. Each Write is one SEND (more if the
-// kernel takes only part), batched with everything else the loop submits.
+// stops receiving until Read catches up. A Write of up to 64 KiB is copied
+// and returns once its SEND is queued with everything else the loop submits
+// (write-behind, conn_send.go); the next Write waits for that SEND. So, as
+// with net's socket buffer, an error such as a reset from the peer shows at
+// a later Write, and bytes written before Close are still sent after it (for
+// up to 30 s). Larger Writes return once the kernel took all of them.
 type Conn struct {
 	l   *loop
 	fd  *sysFD
@@ -36,6 +42,9 @@ type Conn struct {
 	rop, wop opSlot // the read-side and write-side op in flight (RECV, SEND, SPLICE, POLL), for deadlines and Close to cancel
 
 	rq recvQueue // the multishot receive and what it queued
+	sq sendQueue // the write-behind SEND (conn_send.go)
+
+	wrShut atomic.Bool // CloseWrite shut the sending side down
 
 	addrMu       sync.Mutex
 	laddr, raddr net.Addr
@@ -47,11 +56,15 @@ const maxSend = 1 << 30
 func newConn(l *loop, fd int, network string) *Conn {
 	c := &Conn{l: l, fd: newSysFD(l, fd), net: network}
 	c.rq.init(l, c.fd)
+	c.sq.init(l, c.fd)
 	c.rdl.expire = func() {
 		c.rop.cancel(c.l)
 		c.rq.w.poke()
 	}
-	c.wdl.expire = func() { c.wop.cancel(c.l) }
+	c.wdl.expire = func() {
+		c.wop.cancel(c.l)
+		c.sq.w.poke()
+	}
 	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
 	return c
 }
@@ -123,8 +136,19 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.write(p)
 }
 
-// write is Write for a caller holding wmu.
+// write is Write for a caller holding wmu. Up to sendBehindMax bytes are
+// copied and sent behind the caller's back (sendQueue); more are sent from
+// p, each SEND waited for.
 func (c *Conn) write(p []byte) (int, error) {
+	if err := c.sendsDone(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	if len(p) > 0 && len(p) <= sendBehindMax {
+		if err := c.sq.start(p); err != nil {
+			return 0, c.opError("write", err)
+		}
+		return len(p), nil
+	}
 	n := 0
 	for {
 		if err := c.fd.closedErr(); err != nil {
@@ -146,6 +170,23 @@ func (c *Conn) write(p []byte) (int, error) {
 		}
 		n += int(res)
 	}
+}
+
+// sendsDone waits for the write-behind SEND in flight (the caller holds
+// wmu) and says why a write-side call must not go on: the connection is
+// closed, the write deadline passed, the SEND failed, or the sending side
+// was shut down.
+func (c *Conn) sendsDone() error {
+	err := c.sq.wait(&c.wdl)
+	switch {
+	case c.fd.closedErr() != nil:
+		err = c.fd.closedErr()
+	case c.wdl.passed():
+		err = os.ErrDeadlineExceeded
+	case err == nil && c.wrShut.Load():
+		err = syscall.EPIPE // the kernel's answer, given before a SEND is queued
+	}
+	return syscallErr("write", err)
 }
 
 // run runs one operation on the connection's descriptor through the loop's
@@ -178,20 +219,44 @@ func (c *Conn) Close() error {
 	c.rq.dropLocked()
 	c.rq.mu.Unlock()
 	c.rq.w.poke()
+	c.sq.w.poke()
 	c.rdl.stop()
 	c.wdl.stop()
-	if open {
+	lingers := c.sq.pending()
+	switch {
+	case open && lingers:
+		// The write-behind SEND goes on (sendQueue); the rest is cancelled
+		// one by one, below.
+		c.sq.lingerAfterClose()
+		c.fd.releaseRef()
+	case open:
 		c.fd.dropOpen() // cancels the receive and anything else in flight on the descriptor
 	}
 	c.rop.cancel(c.l) // and a splice's op, whose SQE may name its pipe instead
 	c.wop.cancel(c.l)
-	c.rq.ms.release()
+	if lingers {
+		c.rq.ms.stop()
+	} else {
+		c.rq.ms.release()
+	}
 	return nil
 }
 
 // CloseWrite shuts down the sending side (SHUT_WR): the peer reads EOF
 // after the data already written, and can still send.
-func (c *Conn) CloseWrite() error { return c.shutdown(unix.SHUT_WR) }
+// Bytes written before it go first: it waits for them to be in the socket.
+func (c *Conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.sq.wait(&c.wdl); err != nil && c.fd.closedErr() == nil {
+		return c.opError("close", syscallErr("write", err))
+	}
+	if err := c.shutdown(unix.SHUT_WR); err != nil {
+		return err
+	}
+	c.wrShut.Store(true)
+	return nil
+}
 
 // CloseRead shuts down the receiving side (SHUT_RD).
 func (c *Conn) CloseRead() error { return c.shutdown(unix.SHUT_RD) }

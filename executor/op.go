@@ -40,6 +40,11 @@ type op struct {
 	flags uint32
 	done  chan struct{} // goroutine loops: receives once, at the terminal CQE
 
+	// detached: nobody waits for this op of a goroutine loop (a Conn's
+	// write-behind SEND); dispatch releases it after its terminal onCQE,
+	// as it does the fast path's callback ops.
+	detached bool
+
 	// onCQE, if set, is called for every CQE of the op (multishot), on the
 	// loop's thread or with the loop locked. It must not block.
 	onCQE func(res int32, flags uint32)

@@ -31,7 +31,8 @@ const (
 // The release rule: an op that someone waits for (it has a done channel:
 // the goroutine loops' ops) is released by that waiter once it has seen the
 // terminal CQE; an op nobody waits for (the fast path's callback ops) is
-// released by dispatch right after its terminal callback.
+// released by dispatch right after its terminal callback, and so is a
+// goroutine loop's op marked detached (a Conn's write-behind SEND).
 type opTable struct {
 	ops   []*op
 	free  []uint32
@@ -54,7 +55,7 @@ func (t *opTable) alloc(owner *loop) *op {
 		t.ops = append(t.ops, o)
 	}
 	o.gen++
-	o.res, o.flags, o.onCQE = 0, 0, nil
+	o.res, o.flags, o.onCQE, o.detached = 0, 0, nil, false
 	return o
 }
 
@@ -85,7 +86,7 @@ func (t *opTable) dispatch(c *ring.CQE) (ended bool) {
 	}
 	o.res, o.flags, o.state = c.Res, c.Flags, opDone
 	t.live--
-	if o.done == nil {
+	if o.done == nil || o.detached {
 		t.put(o)
 		return true
 	}

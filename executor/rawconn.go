@@ -24,7 +24,8 @@ type rawConn struct {
 	fd       *sysFD
 	rmu, wmu *sync.Mutex // the connection's: one reader, one writer, as net's RawConn
 	rdl, wdl *deadline
-	rop, wop *opSlot // where the deadlines cancel the POLL
+	rop, wop *opSlot      // where the deadlines cancel the POLL
+	sent     func() error // a Conn's sendsDone: bytes written before a raw write go first
 	opError  func(op string, err error) error
 }
 
@@ -46,6 +47,11 @@ func (rc *rawConn) Read(f func(fd uintptr) (done bool)) error {
 func (rc *rawConn) Write(f func(fd uintptr) (done bool)) error {
 	rc.wmu.Lock()
 	defer rc.wmu.Unlock()
+	if rc.sent != nil {
+		if err := rc.sent(); err != nil {
+			return rc.opError("raw-write", err)
+		}
+	}
 	return rc.await("raw-write", rc.wdl, rc.wop, unix.POLLOUT, f)
 }
 
@@ -68,7 +74,7 @@ func (rc *rawConn) await(name string, dl *deadline, slot *opSlot, events uint32,
 // net.TCPConn.SyscallConn: Control, for socket options, is what it is for.
 func (c *Conn) SyscallConn() (syscall.RawConn, error) {
 	return &rawConn{l: c.l, fd: c.fd, rmu: &c.rmu, wmu: &c.wmu, rdl: &c.rdl, wdl: &c.wdl, rop: &c.rop, wop: &c.wop,
-		opError: c.opError}, nil
+		sent: c.sendsDone, opError: c.opError}, nil
 }
 
 // SyscallConn returns the socket as a syscall.RawConn, like

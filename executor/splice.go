@@ -216,6 +216,8 @@ func (e spliceEnd) run(l *loop, prep func(sqe *ring.SQE, fd int)) (int, syscall.
 		dl, slot := &c.wdl, &c.wop
 		if e.read {
 			dl, slot = &c.rdl, &c.rop
+		} else if err := c.sendsDone(); err != nil { // bytes written before go first
+			return 0, 0, netError(err)
 		}
 		if dl.passed() {
 			return 0, 0, os.ErrDeadlineExceeded
