@@ -113,19 +113,7 @@ func TestConnWriteBehindCloseDelivers(t *testing.T) {
 // fail with the reset, and after Close the descriptor is gone.
 func TestConnWriteBehindDeadlineAndReset(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, e *Executor) {
-		ln, err := e.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		peer, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
+		peer, c := acceptFromNet(t, e)
 		before := fdCount(t)
 		c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
 		chunk := make([]byte, 32<<10)
@@ -138,7 +126,7 @@ func TestConnWriteBehindDeadlineAndReset(t *testing.T) {
 			t.Fatalf("Write to a stalled peer past the deadline: %v", werr)
 		}
 		c.SetWriteDeadline(time.Time{})
-		peer.(*net.TCPConn).SetLinger(0)
+		peer.SetLinger(0)
 		peer.Close() // unread data: the peer's kernel resets the connection
 		for i := 0; i < 100 && werr != nil && isTimeout(werr); i++ {
 			_, werr = c.Write(chunk)

@@ -45,6 +45,26 @@ func listenAndDial(t testing.TB, e *Executor, network, address string) (ln net.L
 	return ln, c, r.c
 }
 
+// acceptFromNet returns a connection from Go's net.Dial (peer, whose linger
+// and close the test controls) and its end accepted by e (s).
+func acceptFromNet(t testing.TB, e *Executor) (peer *net.TCPConn, s net.Conn) {
+	t.Helper()
+	ln, err := e.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	pc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	if s, err = ln.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	return pc.(*net.TCPConn), s
+}
+
 func roundTrip(t testing.TB, c, s net.Conn, msg string) {
 	t.Helper()
 	if _, err := c.Write([]byte(msg)); err != nil {
@@ -200,19 +220,7 @@ func TestNetWriteDeadlineMidWrite(t *testing.T) {
 
 func TestNetPeerReset(t *testing.T) {
 	e := newTestExecutor(t)
-	ln, err := e.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	peer, s := acceptFromNet(t, e)
 	defer s.Close()
 	read := make(chan error, 1)
 	go func() {
@@ -220,9 +228,9 @@ func TestNetPeerReset(t *testing.T) {
 		read <- err
 	}()
 	time.Sleep(20 * time.Millisecond) // let the Read block
-	peer.(*net.TCPConn).SetLinger(0)  // Close sends RST
+	peer.SetLinger(0)                 // Close sends RST
 	peer.Close()
-	err = <-read
+	err := <-read
 	if !errors.Is(err, syscall.ECONNRESET) {
 		t.Fatalf("Read after peer reset: %v", err)
 	}
