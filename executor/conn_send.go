@@ -46,6 +46,8 @@ type sendQueue struct {
 	busy bool   // a SEND of buf is in flight (mu)
 	err  error  // how the last one failed, for the next call (mu)
 
+	linger *time.Timer // cancels the SEND closeLinger after Close; stopped when it ends (mu)
+
 	onCQE  func(res int32, flags uint32) // q.handle, bound once
 	prepFn func(sqe *ring.SQE, o *op)    // q.prep, bound once
 }
@@ -146,6 +148,10 @@ func (q *sendQueue) finish(err error) {
 	if err != nil && q.err == nil {
 		q.err = err
 	}
+	if q.linger != nil {
+		q.linger.Stop()
+		q.linger = nil
+	}
 	q.w.wakeLocked()
 	q.mu.Unlock()
 	q.fd.releaseRef()
@@ -185,8 +191,15 @@ func (q *sendQueue) pending() bool {
 }
 
 // lingerAfterClose cancels the SEND, if still in flight, closeLinger after
-// Close.
-func (q *sendQueue) lingerAfterClose() { time.AfterFunc(closeLinger, q.cancel) }
+// Close. The timer stops when the SEND ends, so a closed Conn is not kept
+// for closeLinger by it.
+func (q *sendQueue) lingerAfterClose() {
+	q.mu.Lock()
+	if q.busy && q.linger == nil {
+		q.linger = time.AfterFunc(closeLinger, q.cancel)
+	}
+	q.mu.Unlock()
+}
 
 // cancel asks the kernel to cancel the SEND in flight, if any.
 func (q *sendQueue) cancel() {

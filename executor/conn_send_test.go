@@ -104,6 +104,14 @@ func TestConnWriteBehindCloseDelivers(t *testing.T) {
 			t.Fatalf("peer read %d bytes, want the %d written, or they differ", len(got), off)
 		}
 		waitFDCount(t, before-1)
+		if kc, ok := c.(*Conn); ok { // io_uring: the SEND ended, so its linger timer is gone
+			kc.sq.mu.Lock()
+			armed := kc.sq.linger != nil
+			kc.sq.mu.Unlock()
+			if armed {
+				t.Fatal("the linger timer outlived the SEND it bounds")
+			}
+		}
 	})
 }
 
