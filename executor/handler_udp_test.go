@@ -65,14 +65,6 @@ func serverAddrPort(t *testing.T, s *PacketServer, ip string) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(s.Addr().(*net.UDPAddr).Port))
 }
 
-func udpPattern(n int) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7 + i>>8)
-	}
-	return b
-}
-
 // TestServePacketSizes echoes datagrams of every size up to UDP's largest,
 // byte-exact, over IPv4 and IPv6, on both backends.
 func TestServePacketSizes(t *testing.T) {
@@ -92,7 +84,7 @@ func TestServePacketSizes(t *testing.T) {
 				c := udpClient(t, tc.network, tc.client)
 				to := serverAddrPort(t, s, netip.MustParseAddrPort(tc.addr).Addr().String())
 				for _, n := range []int{1, 100, 1472, 9000, 65507} {
-					p := udpPattern(n)
+					p := offsetBytes(n)
 					if got := udpRoundTrip(t, c, to, p, 70000); !bytes.Equal(got, p) {
 						t.Fatalf("%d bytes: got %d bytes back, not the same", n, len(got))
 					}
@@ -146,7 +138,7 @@ func TestServePacketTruncated(t *testing.T) {
 		defer s.Close()
 		c := udpClient(t, "udp4", "127.0.0.1:0")
 		to := serverAddrPort(t, s, "127.0.0.1")
-		p := udpPattern(1500)
+		p := offsetBytes(1500)
 		if got := udpRoundTrip(t, c, to, p, 2000); !bytes.Equal(got, p[:1000]) {
 			t.Fatalf("got %d bytes, want the first 1000", len(got))
 		}
