@@ -66,6 +66,7 @@ func newConn(l *loop, fd int, network string) *Conn {
 		c.sq.w.poke()
 	}
 	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
+	c.fd.beforeExecClose = func() { c.addrs() }
 	return c
 }
 

@@ -43,6 +43,7 @@ type sendQueue struct {
 	buf  []byte // the bytes handed over
 	off  int    // how many of them the kernel took
 	cur  *op    // the SEND in flight (loop lock); nil when idle
+	cut  bool   // the linger ran out: what is left is not sent (loop lock)
 	busy bool   // a SEND of buf is in flight (mu)
 	err  error  // how the last one failed, for the next call (mu)
 
@@ -81,12 +82,19 @@ func (q *sendQueue) start(p []byte) error {
 	l := q.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.isClosing() {
-		q.finish(ErrClosed)
-		return ErrClosed
+	// busy is set before the descriptor's closing is looked at, and Close
+	// sets closing before it looks at busy: a Close racing this Write either
+	// sees the SEND and lets it linger, or the SEND is not started. The
+	// error goes to this Write alone (finish(nil)).
+	err := q.stoppedLocked()
+	if err == nil {
+		err = q.fd.closedErr()
 	}
-	if _, err := l.startLocked(q.prepFn, startSpec{}); err != nil {
-		q.finish(err)
+	if err == nil {
+		_, err = l.startLocked(q.prepFn, startSpec{})
+	}
+	if err != nil {
+		q.finish(nil)
 		return err
 	}
 	return nil
@@ -104,8 +112,10 @@ func (q *sendQueue) prep(sqe *ring.SQE, o *op) {
 func (q *sendQueue) handle(res int32, _ uint32) {
 	q.cur = nil
 	switch {
+	case res == -int32(syscall.EINTR):
+		q.continueLocked() // interrupted before it sent anything: again
 	case res < 0:
-		q.finish(syscall.Errno(-res))
+		q.finish(q.failure(res))
 	case res == 0:
 		q.finish(io.ErrShortWrite)
 	case q.off+int(res) < len(q.buf):
@@ -118,10 +128,37 @@ func (q *sendQueue) handle(res int32, _ uint32) {
 	}
 }
 
+// failure is the error a failed SEND leaves for the next call: for one
+// cancelled, what cancelled it (the Conn's Close and its linger, the
+// executor's Close), as for every other op (outcome.cancelCause).
+func (q *sendQueue) failure(res int32) error {
+	if cause := (outcome{res: res}).cancelCause(nil, q.fd, q.l); cause != nil && cause != errCancelled {
+		return cause
+	}
+	return syscall.Errno(-res)
+}
+
+// stoppedLocked says why the rest of buf must not be sent (loop lock): the
+// executor is closing (its cancel of everything has gone by), or the
+// linger after Close ran out.
+func (q *sendQueue) stoppedLocked() error {
+	switch {
+	case q.l.closed || q.l.isClosing():
+		return ErrClosed
+	case q.cut:
+		return errClosedFD
+	}
+	return nil
+}
+
 // continueLocked queues the SEND of the rest, from a CQE: in the middle of
 // a reap, it must not reap, so with no room in the SQ a goroutine queues it.
 func (q *sendQueue) continueLocked() {
 	l := q.l
+	if err := q.stoppedLocked(); err != nil {
+		q.finish(err)
+		return
+	}
 	if l.r.SQSpace() > 0 {
 		sqe, _ := l.r.GetSQE()
 		o := l.table.alloc(l)
@@ -134,7 +171,9 @@ func (q *sendQueue) continueLocked() {
 	go func() {
 		l.mu.Lock()
 		defer l.mu.Unlock()
-		if _, err := l.startLocked(q.prepFn, startSpec{}); err != nil {
+		if err := q.stoppedLocked(); err != nil {
+			q.finish(err)
+		} else if _, err := l.startLocked(q.prepFn, startSpec{}); err != nil {
 			q.finish(err)
 		}
 	}()
@@ -206,6 +245,7 @@ func (q *sendQueue) cancel() {
 	l := q.l
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	q.cut = true // a continuation not yet queued is not sent either
 	if o := q.cur; o != nil && !l.closed && l.table.markCancel(o) {
 		l.cancelLocked(opTarget(o))
 		l.submitLocked()

@@ -6,11 +6,16 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // offsetBytes returns n bytes that differ with their offset, so a lost,
@@ -165,5 +170,126 @@ func waitFDCount(t *testing.T, want int) {
 			t.Fatalf("%d descriptors open, want %d", n, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// writeUntilStuck writes chunks of size to c from a goroutine until a
+// Write has not returned for 300 ms (the peer does not read), and returns
+// the channel on which that Write's error arrives.
+func writeUntilStuck(c net.Conn, size int) <-chan error {
+	errc := make(chan error, 1)
+	var last atomic.Int64
+	last.Store(time.Now().UnixNano())
+	go func() {
+		chunk := make([]byte, size)
+		for {
+			_, err := c.Write(chunk)
+			last.Store(time.Now().UnixNano())
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for time.Since(time.Unix(0, last.Load())) < 300*time.Millisecond {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errc
+}
+
+// TestConnWriteAcrossExecutorClose: a Write stuck on a peer that does not
+// read, whether it waits for the write-behind SEND (32 KiB) or for its own
+// (256 KiB), returns net.ErrClosed in a *net.OpError when the executor
+// closes, not the cancellation that ended the SEND.
+func TestConnWriteAcrossExecutorClose(t *testing.T) {
+	for _, size := range []int{32 << 10, 256 << 10} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) {
+			forEachBackend(t, func(t *testing.T, e *Executor) {
+				_, c := acceptFromNet(t, e)
+				errc := writeUntilStuck(c, size)
+				e.Close()
+				err := <-errc
+				var oe *net.OpError
+				if !errors.Is(err, net.ErrClosed) || !errors.As(err, &oe) || oe.Op != "write" {
+					t.Fatalf("Write across the executor's Close: %v, want a write *net.OpError with net.ErrClosed", err)
+				}
+				if oe.Addr == nil || addrPortOf(oe.Addr).Port() == 0 {
+					t.Fatalf("%v: the error does not name the peer's address", err)
+				}
+			}, WithLoops(1))
+		})
+	}
+}
+
+// TestConnWriteBehindExecutorCloseStopsLinger: connections are closed while
+// peers that read slowly still take their write-behind SENDs part by part
+// (small socket buffers), so each SEND lingers; then the executor closes
+// and the peers stop reading. The executor's Close ends those SENDs (and
+// the parts not yet sent) and returns, rather than waiting out the 30 s
+// linger.
+func TestConnWriteBehindExecutorCloseStopsLinger(t *testing.T) {
+	small := func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+	}
+	for iter := range 5 {
+		forEachBackend(t, func(t *testing.T, e *Executor) {
+			ln, err := e.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 20
+			var stop atomic.Bool
+			var wg sync.WaitGroup
+			conns, peers := make([]net.Conn, n), make([]net.Conn, n)
+			for i := range n {
+				d := net.Dialer{Control: small}
+				if peers[i], err = d.Dial("tcp", ln.Addr().String()); err != nil {
+					t.Fatal(err)
+				}
+				defer peers[i].Close()
+				if conns[i], err = ln.Accept(); err != nil {
+					t.Fatal(err)
+				}
+				rc, _ := conns[i].(syscall.Conn).SyscallConn()
+				rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF, 4096) })
+				wg.Add(2)
+				go func(c net.Conn) { // until Close
+					defer wg.Done()
+					chunk := make([]byte, 64<<10)
+					for {
+						if _, err := c.Write(chunk); err != nil {
+							return
+						}
+					}
+				}(conns[i])
+				go func(p net.Conn) { // slowly, then not at all
+					defer wg.Done()
+					buf := make([]byte, 2048)
+					for !stop.Load() {
+						p.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+						p.Read(buf)
+					}
+				}(peers[i])
+			}
+			time.Sleep(200 * time.Millisecond)
+			for _, c := range conns {
+				c.Close() // each with a SEND in flight: it lingers
+			}
+			closed := make(chan struct{})
+			go func() { e.Close(); close(closed) }()
+			time.Sleep(2 * time.Millisecond)
+			stop.Store(true)
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second): // well short of the linger
+				t.Errorf("iteration %d: the executor's Close waited for SENDs to peers that stopped reading", iter)
+				for _, p := range peers {
+					p.(*net.TCPConn).SetLinger(0)
+					p.Close()
+				}
+				<-closed
+			}
+			wg.Wait()
+		}, WithLoops(1))
 	}
 }

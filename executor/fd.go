@@ -22,6 +22,11 @@ type sysFD struct {
 
 	state  atomic.Uint64
 	closed chan struct{} // closed when the descriptor is really closed
+
+	// beforeExecClose, if set, runs as the executor's Close begins closing
+	// the descriptor, while it can still answer: a Conn looks up the
+	// addresses its errors name, as its own Close does.
+	beforeExecClose func()
 }
 
 const (
@@ -113,6 +118,9 @@ func (f *sysFD) Close() bool {
 // then see ErrClosed rather than a closed descriptor. A descriptor whose
 // owner already closed it stays closed by its owner.
 func (f *sysFD) closeByExecutor() {
+	if f.beforeExecClose != nil && f.state.Load()&fdClosing == 0 {
+		f.beforeExecClose()
+	}
 	if _, open := f.markClosed(fdByExec); open {
 		f.dropOpen()
 	}
