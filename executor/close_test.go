@@ -310,3 +310,41 @@ func TestCloseStopsServe(t *testing.T) {
 		waitFDs(t, base)
 	})
 }
+
+// TestConnDialedThenExecutorClose: the executor's Close reaches a Conn that
+// Dial returned in another goroutine, with nothing between them to order
+// their memory: what Close touches (the address look-up before it marks
+// the descriptor closed) must have been set before the Conn was published.
+// Under -race a field set after registering shows as a data race.
+func TestConnDialedThenExecutorClose(t *testing.T) {
+	pl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pl.Close()
+	for range 3 {
+		forEachBackend(t, func(t *testing.T, e *Executor) {
+			release, done := make(chan struct{}), make(chan error, 1)
+			go func() {
+				c, err := e.Dial(context.Background(), "tcp", pl.Addr().String())
+				if err == nil {
+					<-release
+					_, err = c.Write([]byte("x"))
+					c.Close()
+				}
+				done <- err
+			}()
+			p, err := pl.Accept() // Dial's connect is done
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			time.Sleep(50 * time.Millisecond) // and Dial has returned, unordered with this goroutine
+			e.Close()
+			close(release)
+			if err := <-done; !errors.Is(err, net.ErrClosed) {
+				t.Fatalf("Write on a Conn the executor closed: %v, want net.ErrClosed", err)
+			}
+		}, WithLoops(1))
+	}
+}

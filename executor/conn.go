@@ -53,8 +53,12 @@ type Conn struct {
 // maxSend caps one SEND's length (the kernel's limit for one call is about 2 GiB).
 const maxSend = 1 << 30
 
-func newConn(l *loop, fd int, network string) *Conn {
-	c := &Conn{l: l, fd: newSysFD(l, fd), net: network}
+// newConn makes the Conn for a connected socket; raddr is the peer's
+// address if known (nil: looked up when first asked for). Everything the
+// executor's Close may touch is set before the descriptor is registered.
+func newConn(l *loop, fd int, network string, raddr net.Addr) *Conn {
+	c := &Conn{l: l, fd: makeSysFD(l, fd), net: network, raddr: raddr}
+	c.fd.beforeExecClose = func() { c.addrs() }
 	c.rq.init(l, c.fd)
 	c.sq.init(l, c.fd)
 	c.rdl.expire = func() {
@@ -66,7 +70,7 @@ func newConn(l *loop, fd int, network string) *Conn {
 		c.sq.w.poke()
 	}
 	c.rop.passed, c.wop.passed = c.rdl.passed, c.wdl.passed
-	c.fd.beforeExecClose = func() { c.addrs() }
+	c.fd.register()
 	return c
 }
 

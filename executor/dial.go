@@ -117,7 +117,5 @@ func (e *Executor) dialOne(ctx context.Context, network string, k netKind, sa un
 		}
 		return nil, fail(err)
 	}
-	c := newConn(l, fd, network)
-	c.raddr = raddr
-	return c, nil
+	return newConn(l, fd, network, raddr), nil
 }

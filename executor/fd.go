@@ -38,13 +38,26 @@ const (
 	fdRef      = 1 << fdRefShift
 )
 
+// newSysFD makes and registers the descriptor of a new owner.
 func newSysFD(l *loop, fd int) *sysFD {
+	f := makeSysFD(l, fd)
+	f.register()
+	return f
+}
+
+// makeSysFD makes the descriptor without registering it, for an owner that
+// sets more up (beforeExecClose) before the executor's Close can see it.
+func makeSysFD(l *loop, fd int) *sysFD {
 	f := &sysFD{l: l, fd: fd, closed: make(chan struct{})}
 	f.state.Store(fdRef)
-	l.fdMu.Lock()
-	l.fds[f] = struct{}{}
-	l.fdMu.Unlock()
 	return f
+}
+
+// register puts f in its loop's set, which the executor's Close closes.
+func (f *sysFD) register() {
+	f.l.fdMu.Lock()
+	f.l.fds[f] = struct{}{}
+	f.l.fdMu.Unlock()
 }
 
 // acquire takes a reference for one operation. Once Close began it fails

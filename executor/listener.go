@@ -216,9 +216,7 @@ func (ln *Listener) admit(a accepted) *Conn {
 	if ln.net != "unix" {
 		setKeepAlive(a.fd, ln.keepAlive)
 	}
-	c := newConn(l, a.fd, ln.net)
-	c.raddr = raddr
-	return c
+	return newConn(l, a.fd, ln.net, raddr)
 }
 
 func prepAccept(sqe *ring.SQE, fd int) { sqe.PrepAcceptMultishot(fd, unix.SOCK_CLOEXEC) }
