@@ -3,6 +3,7 @@
 package executor
 
 import (
+	"context"
 	"io"
 	"os"
 	"sync"
@@ -132,7 +133,7 @@ func (q *sendQueue) handle(res int32, _ uint32) {
 // cancelled, what cancelled it (the Conn's Close and its linger, the
 // executor's Close), as for every other op (outcome.cancelCause).
 func (q *sendQueue) failure(res int32) error {
-	if cause := (outcome{res: res}).cancelCause(nil, q.fd, q.l); cause != nil && cause != errCancelled {
+	if cause := (outcome{res: res}).cancelCause(context.Background(), q.fd, q.l); cause != nil && cause != errCancelled {
 		return cause
 	}
 	return syscall.Errno(-res)
