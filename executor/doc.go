@@ -59,6 +59,13 @@
 // descriptor number never receives a stale request. Buffers passed to a call
 // belong to the kernel until the call returns.
 //
+// A Conn's Write of up to 64 KiB is the one exception, made so that a
+// writer does not park per message: its bytes are copied, their SEND holds
+// a reference of its own, and Write returns once it is queued
+// (conn_send.go). The next write-side call waits for that SEND and returns
+// its error; Close lets it finish for up to 30 s, and the Executor's Close
+// ends it at once.
+//
 // Close of the Executor refuses new work with ErrClosed, cancels every
 // task's context and every op, closes every descriptor it made (conns,
 // listeners with the connections queued in them, packet conns, files, on
